@@ -1,0 +1,73 @@
+// Plain Node (no dependencies): runs before anything is installed.
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync, mkdirSync, existsSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+export const pnpmSpec = pkg.packageManager // e.g. pnpm@10.34.8
+
+/** Installs the workspace with the pinned pnpm through npx (no global pnpm, no corepack). */
+export function install () {
+  if (process.env.SKIP_INSTALL === '1') return
+  const args = ['-y', pnpmSpec, 'install', '--frozen-lockfile', '--reporter=append-only']
+  const r = spawnSync('npx', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_update_notifier: 'false' } })
+  if (r.status !== 0) {
+    console.error(`install failed: npx ${args.join(' ')} exited with ${r.status}`)
+    process.exit(r.status ?? 1)
+  }
+}
+
+/** True when a Redis answers PING at host:port within the timeout. */
+export function redisAnswers (host, port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const done = (ok) => { socket.destroy(); resolve(ok) }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('error', () => done(false))
+    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.once('data', (d) => done(d.toString().startsWith('+PONG') || d.toString().startsWith('-NOAUTH')))
+  })
+}
+
+export function onPath (cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
+}
+
+/**
+ * Finds a Redis: REDIS_URL if set; else one on 127.0.0.1:6379; else a private redis-server (append-only
+ * file under .data/redis, git-ignored) that stops with the caller. Exits with advice when none can be had.
+ */
+export async function ensureRedis ({ persist }) {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} }
+  if (await redisAnswers('127.0.0.1', 6379)) return { url: 'redis://127.0.0.1:6379', stop: async () => {} }
+  if (!onPath('redis-server')) {
+    console.error('No Redis: nothing answers on 127.0.0.1:6379, REDIS_URL is unset, and redis-server is not on the PATH.\n' +
+      'Install one (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), or run `docker compose up -d redis`, or set REDIS_URL=redis://host:6379.')
+    process.exit(1)
+  }
+  const port = Number(process.env.PRIVATE_REDIS_PORT ?? 6390)
+  const dir = join(root, '.data', 'redis')
+  mkdirSync(dir, { recursive: true })
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
+  args.push('--appendonly', persist ? 'yes' : 'no')
+  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  await new Promise((resolve, reject) => {
+    let out = ''
+    proc.stdout.on('data', (d) => { out += d; if (out.includes('Ready to accept connections')) resolve() })
+    proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-400)}`)))
+  }).catch((err) => { console.error(err.message); process.exit(1) })
+  console.log(`[suite] started a private redis-server on 127.0.0.1:${port} (data in .data/redis)`)
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve()
+      proc.once('exit', resolve)
+      proc.kill('SIGTERM')
+    })
+  }
+}
+
+export { existsSync }

@@ -1,0 +1,42 @@
+// Installs the workspace, makes sure a Redis answers, typechecks, and runs every tap test against it.
+// Prints, as its last line, "N passed, N failed" from tap's own counts (plus the typecheck).
+import { spawn, spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { root, install, ensureRedis } from './lib.mjs'
+
+install()
+const redis = await ensureRedis({ persist: false })
+const env = { ...process.env, REDIS_URL: redis.url }
+
+const bin = (name) => join(root, 'node_modules', '.bin', name)
+let failed = 0
+let passed = 0
+
+const tsc = spawnSync(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit', env })
+if (tsc.status === 0) { passed++; console.log('typecheck: ok') } else { failed++; console.log('typecheck: FAILED') }
+
+const files = process.argv.slice(2)
+const args = [...(files.length ? files : ['services/*/test/**/*.test.ts', 'shared/*/test/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'])]
+const reporter = process.stdout.isTTY ? 'base' : 'tap'
+const code = await new Promise((resolve) => {
+  const child = spawn(bin('tap'), ['--reporter', reporter, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'], shell: false })
+  let tail = ''
+  child.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk)
+    tail = (tail + chunk.toString()).slice(-4000)
+  })
+  child.on('exit', (c) => {
+    const m = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?/.exec(tail)
+    if (m) {
+      passed += Number(m[2] ?? 0)
+      failed += Number(m[3] ?? 0)
+    } else {
+      failed++
+      console.log('tap printed no summary (it crashed or was killed)')
+    }
+    resolve(c ?? 1)
+  })
+})
+await redis.stop()
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(code !== 0 || failed > 0 ? 1 : 0)

@@ -1,0 +1,14 @@
+import { loadConfig as load, baseSchema, common, type Static, type TObject } from '@uspl/config'
+
+export const schema = {
+  ...baseSchema(3003),
+  ISSUER_URL: common.ISSUER_URL,
+  CONNECTIONS_URL: common.CONNECTIONS_URL,
+  ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S
+}
+
+export type Config = Static<TObject<typeof schema>>
+
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  return load(schema, env)
+}

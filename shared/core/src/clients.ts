@@ -1,0 +1,102 @@
+/**
+ * Registered clients (RFC 7591). Public clients only: no client secret exists. The registration access
+ * token (RFC 7592) is stored hashed and compared in constant time. A client unused for the idle period
+ * expires (its key carries the TTL, renewed on use).
+ */
+import type { RedisClient } from '@uspl/redis'
+import { keys } from './keys.ts'
+import { newId, randomToken, hashSecret, constantTimeEqual, nowSeconds } from './crypto.ts'
+
+export interface ClientMetadata {
+  redirect_uris: string[]
+  token_endpoint_auth_method: 'none'
+  grant_types: string[]
+  response_types: string[]
+  client_name?: string
+  client_uri?: string
+  logo_uri?: string
+  scope?: string
+  contacts?: string[]
+  tos_uri?: string
+  policy_uri?: string
+  software_id?: string
+  software_version?: string
+}
+
+export interface Client {
+  clientId: string
+  metadata: ClientMetadata
+  issuedAt: number
+  lastUsedAt: number
+  disabledAt: number | null
+}
+
+export class ClientStore {
+  constructor (private readonly redis: RedisClient, private readonly idleTtlS: number) {}
+
+  async create (metadata: ClientMetadata): Promise<{ client: Client, registrationAccessToken: string }> {
+    const clientId = newId('cli', 16)
+    const registrationAccessToken = randomToken(32)
+    const now = nowSeconds()
+    await this.redis.multi()
+      .hset(keys.client(clientId), {
+        client_id: clientId,
+        metadata: JSON.stringify(metadata),
+        issued_at: String(now),
+        last_used_at: String(now),
+        rat_hash: hashSecret(registrationAccessToken)
+      })
+      .expire(keys.client(clientId), this.idleTtlS)
+      .sadd(keys.clients(), clientId)
+      .exec()
+    return { client: { clientId, metadata, issuedAt: now, lastUsedAt: now, disabledAt: null }, registrationAccessToken }
+  }
+
+  async get (clientId: string): Promise<Client | null> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) return null
+    const h = await this.redis.hgetall(keys.client(clientId))
+    if (!h.client_id) return null
+    return {
+      clientId: h.client_id,
+      metadata: JSON.parse(h.metadata) as ClientMetadata,
+      issuedAt: Number(h.issued_at),
+      lastUsedAt: Number(h.last_used_at),
+      disabledAt: h.disabled_at ? Number(h.disabled_at) : null
+    }
+  }
+
+  /** Checks an RFC 7592 registration access token in constant time. */
+  async verifyRegistrationToken (clientId: string, token: string): Promise<boolean> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) return false
+    const stored = await this.redis.hget(keys.client(clientId), 'rat_hash')
+    return constantTimeEqual(stored ?? 'no-client', hashSecret(token)) && stored !== null
+  }
+
+  /** Marks the client used and renews its idle expiry. */
+  async touch (clientId: string): Promise<void> {
+    await this.redis.multi()
+      .hset(keys.client(clientId), 'last_used_at', String(nowSeconds()))
+      .expire(keys.client(clientId), this.idleTtlS)
+      .exec()
+  }
+
+  async setDisabled (clientId: string, disabled: boolean): Promise<void> {
+    if (disabled) await this.redis.hset(keys.client(clientId), 'disabled_at', String(nowSeconds()))
+    else await this.redis.hdel(keys.client(clientId), 'disabled_at')
+  }
+
+  async remove (clientId: string): Promise<void> {
+    await this.redis.multi().del(keys.client(clientId)).srem(keys.clients(), clientId).exec()
+  }
+
+  async list (): Promise<Client[]> {
+    const ids = await this.redis.smembers(keys.clients())
+    const out: Client[] = []
+    for (const id of ids) {
+      const c = await this.get(id)
+      if (c) out.push(c)
+      else await this.redis.srem(keys.clients(), id)
+    }
+    return out
+  }
+}

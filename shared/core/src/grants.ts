@@ -1,0 +1,114 @@
+/**
+ * Grants: one user's authorization of one client. While a grant is active, a new consent for the same
+ * user and client reuses it (one Connected App per client); once revoked, it is dead for good and the next
+ * consent creates a new grant. Refresh tokens belong to a grant (see keys.grantRefreshTokens).
+ */
+import type { RedisClient } from '@uspl/redis'
+import { keys } from './keys.ts'
+import { newId } from './crypto.ts'
+
+export interface Grant {
+  id: string
+  userId: string
+  clientId: string
+  scope: string
+  resource: string
+  createdAt: number
+  authTime: number
+  lastUsedAt: number
+  revokedAt: number | null
+  revokedBy: string | null
+  revocationId: string | null
+}
+
+export function toGrant (h: Record<string, string>): Grant | null {
+  if (!h.id) return null
+  return {
+    id: h.id,
+    userId: h.user_id,
+    clientId: h.client_id,
+    scope: h.scope,
+    resource: h.resource,
+    createdAt: Number(h.created_at),
+    authTime: Number(h.auth_time),
+    lastUsedAt: Number(h.last_used_at || h.created_at),
+    revokedAt: h.revoked_at ? Number(h.revoked_at) : null,
+    revokedBy: h.revoked_by || null,
+    revocationId: h.revocation_id || null
+  }
+}
+
+// KEYS: activeGrant, (new) grant key; ARGV: prefix, newId, userId, clientId, scope, resource, nowMs, authTime, ttlS
+const ENSURE_GRANT = `
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local gkey = ARGV[1] .. 'grant:' .. existing
+  if redis.call('EXISTS', gkey) == 1 and redis.call('HEXISTS', gkey, 'revoked_at') == 0 then
+    redis.call('HSET', gkey, 'scope', ARGV[5], 'auth_time', ARGV[8], 'last_used_at', ARGV[7])
+    redis.call('EXPIRE', gkey, ARGV[9])
+    redis.call('EXPIRE', KEYS[1], ARGV[9])
+    return existing
+  end
+end
+redis.call('HSET', KEYS[2], 'id', ARGV[2], 'user_id', ARGV[3], 'client_id', ARGV[4], 'scope', ARGV[5], 'resource', ARGV[6], 'created_at', ARGV[7], 'auth_time', ARGV[8], 'last_used_at', ARGV[7])
+redis.call('EXPIRE', KEYS[2], ARGV[9])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[9])
+redis.call('SADD', ARGV[1] .. 'user:' .. ARGV[3] .. ':grants', ARGV[2])
+redis.call('SADD', ARGV[1] .. 'client:' .. ARGV[4] .. ':grants', ARGV[2])
+return ARGV[2]
+`
+
+export class GrantStore {
+  constructor (private readonly redis: RedisClient, private readonly prefix: string) {}
+
+  /** The user's active grant for the client, created when there is none; atomically. */
+  async ensure (input: { userId: string, clientId: string, scope: string, resource: string, authTime: number, ttlS: number }): Promise<Grant> {
+    const id = newId('grt', 16)
+    const now = Date.now()
+    const gid = await this.redis.eval(ENSURE_GRANT, 2, keys.activeGrant(input.userId, input.clientId), keys.grant(id),
+      this.prefix, id, input.userId, input.clientId, input.scope, input.resource, String(now), String(input.authTime), String(input.ttlS)) as string
+    const grant = await this.get(gid)
+    if (!grant) throw new Error('grant vanished while being created')
+    return grant
+  }
+
+  async get (id: string): Promise<Grant | null> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return null
+    return toGrant(await this.redis.hgetall(keys.grant(id)))
+  }
+
+  async activeFor (userId: string, clientId: string): Promise<Grant | null> {
+    const id = await this.redis.get(keys.activeGrant(userId, clientId))
+    const grant = id ? await this.get(id) : null
+    return grant && grant.revokedAt === null ? grant : null
+  }
+
+  private async many (ids: string[], indexKey: string): Promise<Grant[]> {
+    if (ids.length === 0) return []
+    const pipeline = this.redis.pipeline()
+    for (const id of ids) pipeline.hgetall(keys.grant(id))
+    const results = (await pipeline.exec()) ?? []
+    const grants: Grant[] = []
+    const gone: string[] = []
+    results.forEach(([err, h], i) => {
+      if (err) throw err
+      const g = toGrant(h as Record<string, string>)
+      if (g) grants.push(g)
+      else gone.push(ids[i])
+    })
+    if (gone.length > 0) await this.redis.srem(indexKey, ...gone)
+    return grants.sort((a, b) => b.createdAt - a.createdAt)
+  }
+
+  async listByUser (userId: string): Promise<Grant[]> {
+    return this.many(await this.redis.smembers(keys.userGrants(userId)), keys.userGrants(userId))
+  }
+
+  async listByClient (clientId: string): Promise<Grant[]> {
+    return this.many(await this.redis.smembers(keys.clientGrants(clientId)), keys.clientGrants(clientId))
+  }
+
+  async touch (id: string): Promise<void> {
+    await this.redis.hset(keys.grant(id), 'last_used_at', String(Date.now()))
+  }
+}

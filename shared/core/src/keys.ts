@@ -1,0 +1,56 @@
+/**
+ * Every Redis key the product uses, in one place, relative to the deployment prefix (ioredis applies the
+ * prefix to keys; Lua scripts receive it in ARGV for keys they compute). Channels are not keys and carry
+ * the prefix explicitly.
+ */
+export const keys = {
+  // accounts
+  user: (id: string) => `user:${id}`,
+  userByEmail: (email: string) => `user:email:${email.toLowerCase()}`,
+  users: () => 'users',
+  userWorkspaces: (userId: string) => `user:${userId}:workspaces`,
+  workspace: (id: string) => `ws:${id}`,
+  workspaces: () => 'workspaces',
+  workspaceMembers: (id: string) => `ws:${id}:members`,
+  workspaceRecordings: (id: string) => `ws:${id}:recordings`,
+  workspaceLinks: (id: string) => `ws:${id}:links`,
+  recording: (id: string) => `rec:${id}`,
+  recordingLinks: (id: string) => `rec:${id}:links`,
+  link: (id: string) => `link:${id}`,
+  // operators
+  apiKey: (hash: string) => `apikey:${hash}`,
+  apiKeys: () => 'apikeys',
+  // browser sessions (cookie `uspl_session`), shared by token and connections
+  browserSession: (hash: string) => `bsess:${hash}`,
+  // clients (RFC 7591)
+  client: (id: string) => `client:${id}`,
+  clients: () => 'clients',
+  clientGrants: (id: string) => `client:${id}:grants`,
+  // grants: one user's authorization of one client
+  grant: (id: string) => `grant:${id}`,
+  grantRefreshTokens: (id: string) => `grant:${id}:rts`,
+  userGrants: (userId: string) => `user:${userId}:grants`,
+  activeGrant: (userId: string, clientId: string) => `ugc:${userId}:${clientId}`,
+  refreshToken: (hash: string) => `rt:${hash}`,
+  authCode: (hash: string) => `code:${hash}`,
+  usedAuthCode: (hash: string) => `code:used:${hash}`,
+  // the denylist the gateway checks on every request
+  denyGrant: (grantId: string) => `dl:g:${grantId}`,
+  denyClient: (clientId: string) => `dl:c:${clientId}`,
+  denyJti: (jti: string) => `dl:j:${jti}`,
+  // revocation events: the durable record and its channel
+  revocationStream: () => 'events:revocations',
+  revocationChannel: (prefix: string) => `${prefix}events:revocations`,
+  audit: () => 'audit:revocations',
+  auditEntry: (eventId: string) => `audit:revocation:${eventId}`,
+  // MCP sessions, for operators and cross-replica routing
+  mcpSession: (id: string) => `mcps:${id}`,
+  grantSessions: (grantId: string) => `grant:${grantId}:sessions`,
+  // signing keys
+  signingKeys: () => 'keys:signing'
+} as const
+
+export const BULL_QUEUE = 'revocation-followup'
+export function bullPrefix (prefix: string): string {
+  return `${prefix}bull`
+}

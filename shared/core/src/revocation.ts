@@ -1,0 +1,247 @@
+/**
+ * The one revocation pipeline. Every path that revokes (connections API and page, RFC 7009 /revoke, a
+ * reused refresh token or code, RFC 7592 client deletion, an operator disabling a client or cutting off a
+ * user) calls this module. Before it returns, one Lua script has atomically:
+ *   1. marked the grants revoked, written their denylist entries and deleted their refresh tokens;
+ *   2. appended the event to the Redis Stream (the durable record) and published it on the channel.
+ * Then it queues a BullMQ job keyed by the event id for the durable follow-up (audit, webhooks, cleanup);
+ * a failure to queue never undoes or blocks the revocation (the stream still holds the event).
+ * Revoking twice is harmless and reports the first revocation.
+ */
+import type { Queue } from 'bullmq'
+import type { RedisClient } from '@uspl/redis'
+import { keys } from './keys.ts'
+import { nowSeconds } from './crypto.ts'
+
+export type RevocationScope = 'grant' | 'client' | 'user' | 'token'
+export type RevocationPath =
+  | 'connections_user' | 'connections_operator' | 'oauth_revoke' | 'refresh_token_reuse' | 'code_reuse'
+  | 'client_delete' | 'client_disable' | 'user_revoke' | 'cli'
+
+export interface RevocationActor {
+  type: 'user' | 'operator' | 'client' | 'system'
+  id: string
+}
+
+export interface RevocationEvent {
+  /** the Redis Stream entry id: orders events and keys the follow-up job */
+  id: string
+  scope: RevocationScope
+  /** the grant, client, user or jti the revocation named */
+  target: string
+  grantIds: string[]
+  clientId: string | null
+  userId: string | null
+  jti: string | null
+  path: RevocationPath
+  actor: RevocationActor
+  /** epoch milliseconds */
+  at: number
+}
+
+export interface RevocationResult {
+  status: 'revoked' | 'already_revoked' | 'not_found' | 'noop'
+  /** when the (first) revocation happened, epoch ms */
+  revokedAt: number | null
+  eventId: string | null
+  event: RevocationEvent | null
+}
+
+export interface RevokeOptions {
+  path: RevocationPath
+  actor: RevocationActor
+}
+
+export const STREAM_MAXLEN = 100000
+
+// KEYS[1] stream. ARGV: prefix, scope, id, nowMs, denyTtlS, revokedGrantTtlS, path, actorType, actorId, channel, maxlen, disableClient
+const REVOKE = `
+local p = ARGV[1]
+local scope = ARGV[2]
+local id = ARGV[3]
+local nowMs = tonumber(ARGV[4])
+local nowS = math.floor(nowMs / 1000)
+local grants
+local clientId = ''
+local userId = ''
+if scope == 'grant' then
+  local g = p .. 'grant:' .. id
+  if redis.call('EXISTS', g) == 0 then return {'not_found'} end
+  local f = redis.call('HMGET', g, 'revoked_at', 'revocation_id', 'client_id', 'user_id')
+  if f[1] then return {'already_revoked', f[2] or '', f[1]} end
+  clientId = f[3]
+  userId = f[4]
+  grants = {id}
+elseif scope == 'client' then
+  clientId = id
+  grants = redis.call('SMEMBERS', p .. 'client:' .. id .. ':grants')
+else
+  userId = id
+  grants = redis.call('SMEMBERS', p .. 'user:' .. id .. ':grants')
+end
+local revoked = {}
+for _, gid in ipairs(grants) do
+  local g = p .. 'grant:' .. gid
+  if redis.call('EXISTS', g) == 1 and redis.call('HEXISTS', g, 'revoked_at') == 0 then
+    local f = redis.call('HMGET', g, 'user_id', 'client_id')
+    redis.call('HSET', g, 'revoked_at', nowMs, 'revoked_by', ARGV[7])
+    redis.call('EXPIRE', g, ARGV[6])
+    redis.call('SET', p .. 'dl:g:' .. gid, nowS, 'EX', ARGV[5])
+    local rtset = p .. 'grant:' .. gid .. ':rts'
+    for _, h in ipairs(redis.call('SMEMBERS', rtset)) do redis.call('DEL', p .. 'rt:' .. h) end
+    redis.call('DEL', rtset)
+    local ugc = p .. 'ugc:' .. f[1] .. ':' .. f[2]
+    if redis.call('GET', ugc) == gid then redis.call('DEL', ugc) end
+    table.insert(revoked, gid)
+  end
+end
+local changed = #revoked > 0
+if scope == 'client' then
+  local c = p .. 'client:' .. id
+  if ARGV[12] == '1' and redis.call('EXISTS', c) == 1 and redis.call('HEXISTS', c, 'disabled_at') == 0 then
+    redis.call('HSET', c, 'disabled_at', nowS)
+    changed = true
+  end
+  if changed then redis.call('SET', p .. 'dl:c:' .. id, nowS + 1, 'EX', ARGV[5]) end
+end
+if not changed then return {'noop'} end
+local body = cjson.encode({scope = scope, target = id, grantIds = revoked, clientId = clientId, userId = userId, path = ARGV[7], actorType = ARGV[8], actorId = ARGV[9], at = nowMs})
+local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], '*', 'event', body)
+for _, gid in ipairs(revoked) do redis.call('HSET', p .. 'grant:' .. gid, 'revocation_id', eid) end
+redis.call('PUBLISH', ARGV[10], eid .. ' ' .. body)
+return {'revoked', eid, tostring(nowMs), body}
+`
+
+// KEYS[1] stream, KEYS[2] dl:j key. ARGV: ttlS, nowMs, body (without at), channel, maxlen
+const REVOKE_JTI = `
+local nowMs = tonumber(ARGV[2])
+if redis.call('SET', KEYS[2], math.floor(nowMs / 1000), 'EX', ARGV[1], 'NX') == false then return {'already_revoked'} end
+local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[3])
+redis.call('PUBLISH', ARGV[4], eid .. ' ' .. ARGV[3])
+return {'revoked', eid, ARGV[2], ARGV[3]}
+`
+
+interface RawEvent {
+  scope: RevocationScope
+  target: string
+  grantIds: string[] | Record<string, never>
+  clientId: string
+  userId: string
+  jti?: string
+  path: RevocationPath
+  actorType: RevocationActor['type']
+  actorId: string
+  at: number
+}
+
+/** Parses a stream entry or channel message body into an event. */
+export function parseEvent (id: string, body: string): RevocationEvent {
+  const raw = JSON.parse(body) as RawEvent
+  return {
+    id,
+    scope: raw.scope,
+    target: raw.target,
+    grantIds: Array.isArray(raw.grantIds) ? raw.grantIds : [],
+    clientId: raw.clientId || null,
+    userId: raw.userId || null,
+    jti: raw.jti || null,
+    path: raw.path,
+    actor: { type: raw.actorType, id: raw.actorId },
+    at: Number(raw.at)
+  }
+}
+
+/** Parses a channel message: "<stream id> <json>". */
+export function parseMessage (message: string): RevocationEvent {
+  const space = message.indexOf(' ')
+  return parseEvent(message.slice(0, space), message.slice(space + 1))
+}
+
+/** Orders stream ids ("ms-seq"). */
+export function compareStreamIds (a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number)
+  const [bm, bs] = b.split('-').map(Number)
+  return am !== bm ? am - bm : (as ?? 0) - (bs ?? 0)
+}
+
+export interface RevokerOptions {
+  redis: RedisClient
+  prefix: string
+  /** the longest access token lifetime: denylist entries live this long plus skew */
+  accessTokenTtlS: number
+  /** the BullMQ queue for follow-up work; optional for tools that only revoke */
+  queue?: Queue
+  /** how long a revoked grant stays readable (to report the first revocation and for Connected Apps history) */
+  revokedGrantTtlS?: number
+  log?: { error: (obj: object, msg: string) => void }
+}
+
+export const CLOCK_SKEW_S = 60
+
+export class Revoker {
+  private readonly denyTtlS: number
+  constructor (private readonly opts: RevokerOptions) {
+    this.denyTtlS = opts.accessTokenTtlS + CLOCK_SKEW_S
+  }
+
+  revokeGrant (grantId: string, how: RevokeOptions): Promise<RevocationResult> {
+    return this.run('grant', grantId, how, false)
+  }
+
+  /** Revokes every grant of a client; with `disable`, also refuses the client new authorizations. */
+  revokeClient (clientId: string, how: RevokeOptions & { disable?: boolean }): Promise<RevocationResult> {
+    return this.run('client', clientId, how, how.disable ?? false)
+  }
+
+  revokeUser (userId: string, how: RevokeOptions): Promise<RevocationResult> {
+    return this.run('user', userId, how, false)
+  }
+
+  /** Puts one access token on the jti denylist until it expires (RFC 7009 for an access token). */
+  async revokeAccessToken (token: { jti: string, exp: number, grantId: string, clientId: string, userId: string }, how: RevokeOptions): Promise<RevocationResult> {
+    const ttl = Math.max(1, token.exp - nowSeconds() + CLOCK_SKEW_S)
+    const now = Date.now()
+    const body = JSON.stringify({ scope: 'token', target: token.jti, grantIds: [token.grantId], clientId: token.clientId, userId: token.userId, jti: token.jti, path: how.path, actorType: how.actor.type, actorId: how.actor.id, at: now })
+    const reply = await this.opts.redis.eval(REVOKE_JTI, 2, keys.revocationStream(), keys.denyJti(token.jti),
+      String(ttl), String(now), body, keys.revocationChannel(this.opts.prefix), String(STREAM_MAXLEN)) as string[]
+    if (reply[0] !== 'revoked') return { status: 'already_revoked', revokedAt: null, eventId: null, event: null }
+    const event = parseEvent(reply[1], reply[3])
+    await this.followUp(event)
+    return { status: 'revoked', revokedAt: now, eventId: event.id, event }
+  }
+
+  private async run (scope: 'grant' | 'client' | 'user', id: string, how: RevokeOptions, disable: boolean): Promise<RevocationResult> {
+    const reply = await this.opts.redis.eval(REVOKE, 1, keys.revocationStream(),
+      this.opts.prefix, scope, id, String(Date.now()), String(this.denyTtlS), String(this.opts.revokedGrantTtlS ?? 30 * 86400),
+      how.path, how.actor.type, how.actor.id, keys.revocationChannel(this.opts.prefix), String(STREAM_MAXLEN), disable ? '1' : '0') as string[]
+    switch (reply[0]) {
+      case 'not_found': return { status: 'not_found', revokedAt: null, eventId: null, event: null }
+      case 'noop': return { status: 'noop', revokedAt: null, eventId: null, event: null }
+      case 'already_revoked': return { status: 'already_revoked', revokedAt: Number(reply[2]), eventId: reply[1] || null, event: null }
+    }
+    const event = parseEvent(reply[1], reply[3])
+    await this.followUp(event)
+    return { status: 'revoked', revokedAt: event.at, eventId: event.id, event }
+  }
+
+  private async followUp (event: RevocationEvent): Promise<void> {
+    if (!this.opts.queue) return
+    try {
+      await this.opts.queue.add('revocation', event, followupJobOptions(event.id))
+    } catch (err) {
+      // the event is durable in the stream; the follow-up sweeper re-queues it
+      this.opts.log?.error({ err, eventId: event.id }, 'could not queue revocation follow-up')
+    }
+  }
+}
+
+/** Job options: keyed by event id so a retry or a re-queue never does the work twice. */
+export function followupJobOptions (eventId: string): { jobId: string, attempts: number, backoff: { type: 'exponential', delay: number }, removeOnComplete: { age: number, count: number }, removeOnFail: { age: number } } {
+  return {
+    jobId: `rev-${eventId}`,
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: 7 * 86400, count: 10000 },
+    removeOnFail: { age: 30 * 86400 }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Redis connections for every service, from one REDIS_URL (standalone, TLS, Sentinel or Cluster), with all
+ * keys under one configurable prefix so several deployments or test runs share a Redis safely.
+ *
+ * Commands fail fast while Redis is away (no offline queue): a caller gets an error it maps to 503 rather
+ * than a request that hangs, and the client keeps reconnecting in the background with a capped backoff, so
+ * a Redis that refuses or vanishes never turns into a crash loop.
+ */
+import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis'
+import { parseRedisUrl, type RedisTarget } from '@uspl/config'
+
+export type RedisClient = Redis | Cluster
+export { Redis, Cluster }
+
+export interface RedisFactoryOptions {
+  url: string
+  prefix: string
+  /** connection name shown by CLIENT LIST */
+  name?: string
+  commandTimeoutMs?: number
+  /** queue commands while disconnected (BullMQ and subscribers want this; request paths do not) */
+  offlineQueue?: boolean
+  /** BullMQ requires null */
+  maxRetriesPerRequest?: number | null
+  /** leave the prefix off (BullMQ applies its own) */
+  noPrefix?: boolean
+}
+
+export function retryStrategy (times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 6), 2000)
+}
+
+export function connectionOptions (target: RedisTarget, opts: RedisFactoryOptions): RedisOptions {
+  return {
+    username: target.username,
+    password: target.password,
+    db: target.db,
+    tls: target.tls ? {} : undefined,
+    keyPrefix: opts.noPrefix ? undefined : opts.prefix,
+    connectionName: opts.name,
+    enableOfflineQueue: opts.offlineQueue ?? false,
+    maxRetriesPerRequest: opts.maxRetriesPerRequest === undefined ? 1 : opts.maxRetriesPerRequest,
+    commandTimeout: opts.commandTimeoutMs,
+    connectTimeout: 5000,
+    retryStrategy,
+    enableReadyCheck: true
+  }
+}
+
+export function createRedis (opts: RedisFactoryOptions): RedisClient {
+  const target = parseRedisUrl(opts.url)
+  const base = connectionOptions(target, opts)
+  if (target.mode === 'cluster') {
+    if (!opts.noPrefix && !/\{[^}]+\}/.test(opts.prefix)) {
+      throw new Error(`REDIS_PREFIX must contain a hash tag such as "{uspl}:" in cluster mode (got "${opts.prefix}"), so multi-key scripts stay on one slot`)
+    }
+    const { keyPrefix, enableOfflineQueue, maxRetriesPerRequest, commandTimeout, ...nodeOptions } = base
+    const clusterOptions: ClusterOptions = {
+      keyPrefix,
+      enableOfflineQueue,
+      redisOptions: { ...nodeOptions, maxRetriesPerRequest, commandTimeout },
+      clusterRetryStrategy: retryStrategy
+    }
+    if (target.tls) clusterOptions.dnsLookup = (address, callback) => callback(null, address)
+    return new Cluster(target.hosts, clusterOptions)
+  }
+  if (target.mode === 'sentinel') {
+    return new Redis({
+      ...base,
+      sentinels: target.hosts,
+      name: target.masterName,
+      sentinelUsername: target.username,
+      sentinelPassword: target.password,
+      sentinelRetryStrategy: retryStrategy,
+      enableTLSForSentinelMode: target.tls
+    })
+  }
+  return new Redis({ ...base, host: target.hosts[0].host, port: target.hosts[0].port })
+}
+
+/** Connection options for BullMQ, which manages its own connections and prefix. */
+export function bullConnection (url: string): RedisOptions | { sentinels: Array<{ host: string, port: number }>, name?: string } {
+  const target = parseRedisUrl(url)
+  const base = connectionOptions(target, { url, prefix: '', noPrefix: true, offlineQueue: true, maxRetriesPerRequest: null })
+  if (target.mode === 'sentinel') return { ...base, sentinels: target.hosts, name: target.masterName }
+  return { ...base, host: target.hosts[0].host, port: target.hosts[0].port }
+}
+
+/** Resolves when the client is ready or rejects after `timeoutMs`. */
+export async function waitReady (client: RedisClient, timeoutMs = 5000): Promise<void> {
+  if (client.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`Redis not ready after ${timeoutMs} ms`)) }, timeoutMs)
+    const onReady = (): void => { cleanup(); resolve() }
+    const cleanup = (): void => { clearTimeout(timer); client.off('ready', onReady) }
+    client.on('ready', onReady)
+  })
+}
+
+export async function closeRedis (client: RedisClient): Promise<void> {
+  if (client.status === 'end') return
+  try {
+    await client.quit()
+  } catch {
+    client.disconnect()
+  }
+}
