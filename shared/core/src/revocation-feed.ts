@@ -39,7 +39,7 @@ export class RevocationFeed extends EventEmitter {
   }
 
   async start (): Promise<void> {
-    const sub = createRedis({ url: this.opts.url, prefix: this.opts.prefix, name: 'revocation-feed', offlineQueue: true, maxRetriesPerRequest: null })
+    const sub = createRedis({ url: this.opts.url, prefix: this.opts.prefix, name: `revocation-feed:${this.opts.prefix}`, offlineQueue: true, maxRetriesPerRequest: null })
     this.sub = sub
     sub.on('error', () => { /* reconnects by itself; state changes below are what matter */ })
     sub.on('close', () => this.lost())
