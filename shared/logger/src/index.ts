@@ -18,7 +18,9 @@ export const REDACT_PATHS = [
   '*.token',
   '*.access_token',
   '*.refresh_token',
-  '*.code',
+  'body.code',
+  '*.body.code',
+  'query.code',
   '*.code_verifier',
   '*.registration_access_token',
   '*.apiKey',
@@ -27,7 +29,6 @@ export const REDACT_PATHS = [
   'token',
   'access_token',
   'refresh_token',
-  'code',
   'code_verifier'
 ]
 
