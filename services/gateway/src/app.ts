@@ -1,10 +1,31 @@
+/**
+ * The gateway: the MCP resource server AI clients connect to. Steps of every /mcp request: CORS, token
+ * verification and denylist (auth/verifier.ts), session lookup and binding (mcp/transport.ts), then the
+ * MCP SDK with the workspace tools (tools/). Revocation events close sessions by index (mcp/sessions.ts).
+ */
 import type { FastifyInstance } from 'fastify'
+import cors from '@fastify/cors'
 import { baseFastify, type AppOptions } from '@uspl/server'
 import type { Config } from './config.ts'
+import metrics from './metrics.ts'
+import discovery from './discovery.ts'
+import verifier from './auth/verifier.ts'
+import mcp from './mcp/index.ts'
 
 export type { Config }
 
 export async function build (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify('gateway', config, options)
+  app.register(cors, {
+    origin: '*',
+    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['authorization', 'content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id'],
+    exposedHeaders: ['www-authenticate', 'mcp-session-id', 'mcp-protocol-version'],
+    maxAge: 600
+  })
+  app.register(metrics)
+  app.register(discovery, { config })
+  app.register(verifier, { config })
+  app.register(mcp, { config })
   return app
 }

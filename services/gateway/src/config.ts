@@ -1,14 +1,39 @@
-import { loadConfig as load, baseSchema, common, type Static, type TObject } from '@uspl/config'
+import { hostname } from 'node:os'
+import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
 
 export const schema = {
   ...baseSchema(3000),
   ISSUER_URL: common.ISSUER_URL,
   GATEWAY_RESOURCE_URL: common.GATEWAY_RESOURCE_URL,
-  ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S
+  ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  JWKS_URL: Type.String({ default: '', pattern: '^(|https?://[^\\s?#]+)$', description: 'where the issuer publishes its keys; empty means ISSUER_URL + /.well-known/jwks.json' }),
+  JWKS_CACHE_TTL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 600000, description: 'how long a fetched signing key is used before it is fetched again' }),
+  JWKS_REFETCH_MIN_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 3600000, default: 10000, description: 'a token with an unknown kid triggers a JWKS fetch at most this often; others are refused without a fetch' }),
+  JWKS_FETCH_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000, description: 'timeout of one JWKS fetch' }),
+  JWT_CLOCK_SKEW_S: Type.Integer({ minimum: 0, maximum: 60, default: 60, description: 'tolerance on exp/nbf/iat (at most 60 s)' }),
+  SESSION_IDLE_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 86400, default: 1800, description: 'an MCP session without requests (and without an open GET stream) for this long is closed' }),
+  SESSION_TOUCH_INTERVAL_S: Type.Integer({ minimum: 1, maximum: 3600, default: 5, description: 'last-active of a session is written to Redis at most this often' }),
+  MAX_SESSIONS_PER_GRANT: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'open MCP sessions one grant may hold across all replicas; initialize beyond it answers 429' }),
+  REPLICA_ID: Type.String({ default: '', maxLength: 128, description: 'this replica in the session index; empty means hostname-pid' })
 }
 
 export type Config = Static<TObject<typeof schema>>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   return load(schema, env)
+}
+
+export function replicaId (config: Config): string {
+  return config.REPLICA_ID || `${hostname()}-${process.pid}`
+}
+
+export function jwksUrl (config: Config): string {
+  return config.JWKS_URL || `${config.ISSUER_URL.replace(/\/$/, '')}/.well-known/jwks.json`
+}
+
+/** RFC 9728 §3.1: the metadata URL inserts the well-known segment between the origin and the resource path. */
+export function resourceMetadataUrl (config: Config): string {
+  const u = new URL(config.GATEWAY_RESOURCE_URL)
+  const path = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')
+  return `${u.origin}/.well-known/oauth-protected-resource${path}`
 }

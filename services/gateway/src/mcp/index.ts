@@ -1,0 +1,62 @@
+/**
+ * The MCP plugin: session registry, revocation feed, /mcp routes. The feed applies each revocation event
+ * to the registry (by index) and records how late it was; readiness waits for the feed to be subscribed
+ * and caught up, so a replica whose subscription dropped serves again only after replaying what it missed.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent } from '@uspl/core'
+import { type Config, replicaId } from '../config.ts'
+import { SessionRegistry } from './sessions.ts'
+import { RedisSessionIndex } from './session-index.ts'
+import { mcpRoutes } from './transport.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mcpSessions: SessionRegistry
+    revocationFeed: RevocationFeed
+  }
+}
+
+export interface McpPluginOptions {
+  config: Config
+}
+
+async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise<void> {
+  const { config } = opts
+  const index = new RedisSessionIndex(app.redis, config.REDIS_PREFIX)
+  const registry = new SessionRegistry({
+    index,
+    metrics: app.metrics,
+    log: app.log,
+    idleTimeoutS: config.SESSION_IDLE_TIMEOUT_S,
+    touchIntervalS: config.SESSION_TOUCH_INTERVAL_S
+  })
+
+  const apply = (event: RevocationEvent, source: 'live' | 'replay'): void => {
+    const closed = registry.applyRevocation(event)
+    app.metrics.revocationsApplied.inc({ scope: event.scope, source })
+    app.metrics.revokedSessions.inc(closed)
+    if (closed > 0) app.metrics.revocationLag.observe(Math.max(0, Date.now() - event.at) / 1000)
+    app.log.info({ eventId: event.id, scope: event.scope, source, closed }, 'revocation applied')
+  }
+  const feed = new RevocationFeed({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, redis: app.redis, onEvent: apply, log: app.log })
+
+  app.decorate('mcpSessions', registry)
+  app.decorate('revocationFeed', feed)
+  app.readiness.set('revocation-feed', () => feed.ready ? null : 'replaying revocation events')
+  app.addHook('onReady', async () => { await feed.start() })
+  // before the server stops listening: open SSE streams would otherwise hold the close
+  app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
+  app.addHook('onClose', async () => { await feed.close() })
+
+  mcpRoutes(app, {
+    config,
+    registry,
+    index,
+    deps: { accounts: new AccountStore(app.redis), repo: new RedisWorkspaceRepository(app.redis) },
+    replica: replicaId(config)
+  })
+}
+
+export default fp(mcpPlugin, { name: 'gateway-mcp', dependencies: ['uspl-redis', 'gateway-metrics', 'gateway-verifier'] })

@@ -1,0 +1,227 @@
+/**
+ * The MCP sessions this replica holds, indexed by id, grant, client, user and (for open GET streams) jti,
+ * so a revocation event finds exactly its sessions without a scan. Closing a session ends its SSE streams,
+ * aborts its in-flight requests, forgets its id (the next request with it answers 404) and removes its
+ * Redis index entry. Idle sessions close after SESSION_IDLE_TIMEOUT_S (an open GET stream counts as
+ * activity); a GET stream closes when the token that opened it expires.
+ */
+import { EventEmitter } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { RevocationEvent } from '@uspl/core'
+import type { SessionIndex } from './session-index.ts'
+import type { GatewayMetrics } from '../metrics.ts'
+
+export type CloseReason = 'revoked' | 'idle' | 'deleted' | 'shutdown' | 'failed'
+
+export interface GetStream {
+  jti: string
+  res: ServerResponse
+  timer: NodeJS.Timeout
+}
+
+export class McpSession {
+  lastActive: number
+  lastTouchWritten: number
+  stream: GetStream | null = null
+  readonly inflight = new Set<ServerResponse>()
+  idleTimer: NodeJS.Timeout | null = null
+  closed = false
+
+  constructor (
+    readonly id: string,
+    readonly grantId: string,
+    readonly clientId: string,
+    readonly userId: string,
+    readonly openedAt: number,
+    readonly transport: StreamableHTTPServerTransport,
+    readonly server: McpServer
+  ) {
+    this.lastActive = openedAt
+    this.lastTouchWritten = openedAt
+  }
+}
+
+export interface SessionRegistryOptions {
+  index: SessionIndex
+  metrics: GatewayMetrics
+  log: FastifyBaseLogger
+  idleTimeoutS: number
+  touchIntervalS: number
+}
+
+function addTo<K, V> (map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key)
+  if (!set) map.set(key, set = new Set())
+  set.add(value)
+}
+
+function removeFrom<K, V> (map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key)
+  if (!set) return
+  set.delete(value)
+  if (set.size === 0) map.delete(key)
+}
+
+export class SessionRegistry extends EventEmitter {
+  private readonly sessions = new Map<string, McpSession>()
+  private readonly byGrant = new Map<string, Set<McpSession>>()
+  private readonly byClient = new Map<string, Set<McpSession>>()
+  private readonly byUser = new Map<string, Set<McpSession>>()
+  private readonly streamsByJti = new Map<string, Set<McpSession>>()
+
+  constructor (private readonly opts: SessionRegistryOptions) {
+    super()
+  }
+
+  get size (): number {
+    return this.sessions.size
+  }
+
+  get (id: string): McpSession | undefined {
+    return this.sessions.get(id)
+  }
+
+  /** Sessions of one grant on this replica (for tests and operators). */
+  ofGrant (grantId: string): McpSession[] {
+    return [...this.byGrant.get(grantId) ?? []]
+  }
+
+  add (session: McpSession): void {
+    this.sessions.set(session.id, session)
+    addTo(this.byGrant, session.grantId, session)
+    addTo(this.byClient, session.clientId, session)
+    addTo(this.byUser, session.userId, session)
+    this.opts.metrics.sessionsOpen.set(this.sessions.size)
+    this.opts.metrics.sessionsOpened.inc()
+    this.armIdle(session, this.opts.idleTimeoutS * 1000)
+  }
+
+  /** Records activity; writes last-active to Redis at most every SESSION_TOUCH_INTERVAL_S. */
+  touch (session: McpSession, now = Date.now()): void {
+    session.lastActive = now
+    if (now - session.lastTouchWritten >= this.opts.touchIntervalS * 1000) this.writeTouch(session, now)
+  }
+
+  private writeTouch (session: McpSession, now: number): void {
+    session.lastTouchWritten = now
+    this.opts.index.touch(session.id, session.grantId, now, this.opts.idleTimeoutS).catch((err: unknown) => {
+      this.opts.log.warn({ err, sessionId: session.id }, 'could not record session activity')
+    })
+  }
+
+  private armIdle (session: McpSession, delayMs: number): void {
+    session.idleTimer = setTimeout(() => this.checkIdle(session), delayMs)
+    session.idleTimer.unref()
+  }
+
+  private checkIdle (session: McpSession): void {
+    if (session.closed) return
+    const idleMs = this.opts.idleTimeoutS * 1000
+    const now = Date.now()
+    if (session.stream || session.inflight.size > 0) {
+      // a client holding a stream is not idle; keep the Redis entry alive with it
+      this.writeTouch(session, now)
+      session.lastActive = now
+      this.armIdle(session, idleMs)
+      return
+    }
+    const idleFor = now - session.lastActive
+    if (idleFor >= idleMs) void this.close(session, 'idle')
+    else this.armIdle(session, idleMs - idleFor)
+  }
+
+  /** Tracks a request's response so closing the session can abort it. */
+  trackRequest (session: McpSession, res: ServerResponse): void {
+    session.inflight.add(res)
+    res.once('close', () => session.inflight.delete(res))
+  }
+
+  /** Records the session's GET stream: closed when its token expires or that token is revoked. */
+  trackStream (session: McpSession, res: ServerResponse, jti: string, expS: number): void {
+    const timer = setTimeout(() => {
+      this.opts.log.info({ sessionId: session.id }, 'closing the GET stream: its token expired')
+      session.transport.closeStandaloneSSEStream()
+      if (!res.writableEnded) res.end()
+    }, Math.max(0, expS * 1000 - Date.now()))
+    timer.unref()
+    const stream: GetStream = { jti, res, timer }
+    session.stream = stream
+    addTo(this.streamsByJti, jti, session)
+    res.once('close', () => {
+      clearTimeout(timer)
+      if (session.stream === stream) session.stream = null
+      removeFrom(this.streamsByJti, jti, session)
+      this.emit('stream-closed', session)
+    })
+  }
+
+  /** Closes a session: streams end, in-flight requests abort, the id is forgotten here and in Redis. */
+  async close (session: McpSession, reason: CloseReason): Promise<void> {
+    if (!this.forget(session, reason)) return
+    try {
+      // ends the SDK's SSE streams and aborts its in-flight handlers (Protocol aborts them on close)
+      await session.server.close()
+    } catch (err) {
+      this.opts.log.warn({ err, sessionId: session.id }, 'closing an MCP session failed')
+    }
+    for (const res of session.inflight) if (!res.writableEnded) res.destroy()
+    if (session.stream && !session.stream.res.writableEnded) session.stream.res.end()
+  }
+
+  /**
+   * Removes the session from every index (called by close, and by the transport's onclose after a
+   * DELETE). Returns false when it was already gone.
+   */
+  forget (session: McpSession, reason: CloseReason): boolean {
+    if (session.closed) return false
+    session.closed = true
+    if (session.idleTimer) clearTimeout(session.idleTimer)
+    if (session.stream) clearTimeout(session.stream.timer)
+    this.sessions.delete(session.id)
+    removeFrom(this.byGrant, session.grantId, session)
+    removeFrom(this.byClient, session.clientId, session)
+    removeFrom(this.byUser, session.userId, session)
+    if (session.stream) removeFrom(this.streamsByJti, session.stream.jti, session)
+    this.opts.metrics.sessionsOpen.set(this.sessions.size)
+    this.opts.metrics.sessionsClosed.inc({ reason })
+    this.opts.index.remove(session.id, session.grantId).catch((err: unknown) => {
+      // the hash expires with the idle timeout anyway
+      this.opts.log.warn({ err, sessionId: session.id }, 'could not remove a session from the index')
+    })
+    this.emit('closed', session, reason)
+    return true
+  }
+
+  /** The sessions a revocation event names, by index: its grants, and for a client or user scope all of theirs. */
+  private affected (event: RevocationEvent): Set<McpSession> {
+    const out = new Set<McpSession>()
+    for (const gid of event.grantIds) for (const s of this.byGrant.get(gid) ?? []) out.add(s)
+    if (event.scope === 'client' && event.clientId) for (const s of this.byClient.get(event.clientId) ?? []) out.add(s)
+    if (event.scope === 'user' && event.userId) for (const s of this.byUser.get(event.userId) ?? []) out.add(s)
+    return out
+  }
+
+  /** Applies a revocation event; returns how many sessions (or, for one token, streams) it closed. */
+  applyRevocation (event: RevocationEvent): number {
+    if (event.scope === 'token') {
+      // one access token revoked: the grant lives on, but a stream opened with that token must not
+      let n = 0
+      for (const session of [...this.streamsByJti.get(event.jti ?? '') ?? []]) {
+        session.transport.closeStandaloneSSEStream()
+        if (session.stream && !session.stream.res.writableEnded) session.stream.res.end()
+        n++
+      }
+      return n
+    }
+    const affected = this.affected(event)
+    for (const session of affected) void this.close(session, 'revoked')
+    return affected.size
+  }
+
+  async closeAll (reason: CloseReason): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => this.close(s, reason)))
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * MCP over Streamable HTTP at /mcp, with the SDK inside Fastify. Each request is authenticated first
+ * (route onRequest hook), then, as steps:
+ *   1. find the session: an initialize without Mcp-Session-Id opens one (per-grant cap, Redis index);
+ *      any other request needs the id (400 without it, 404 for an unknown or ended one);
+ *   2. bind: a session answers only its own grant's tokens (404 otherwise; the session is untouched);
+ *   3. hand the raw request and response to the session's StreamableHTTPServerTransport (reply hijacked)
+ *      with authInfo, tracking the request (and a GET stream with its token's expiry) for revocation.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
+import type { Config } from '../config.ts'
+import type { AccessToken } from '../auth/verifier.ts'
+import type { ToolDeps } from '../tools/context.ts'
+import { McpSession, type SessionRegistry } from './sessions.ts'
+import type { SessionIndex } from './session-index.ts'
+import { createMcpServer } from './server.ts'
+
+export interface TransportOptions {
+  config: Config
+  registry: SessionRegistry
+  index: SessionIndex
+  deps: ToolDeps
+  replica: string
+}
+
+type Refusal = 'missing_session_id' | 'unknown_session' | 'other_grant' | 'session_cap'
+
+function jsonRpcError (reply: FastifyReply, status: number, code: number, message: string): FastifyReply {
+  return reply.code(status).header('cache-control', 'no-store').send({ jsonrpc: '2.0', error: { code, message }, id: null })
+}
+
+function authInfo (token: AccessToken, resource: URL): AuthInfo {
+  return {
+    token: token.token,
+    clientId: token.clientId,
+    scopes: token.scopes,
+    expiresAt: token.exp,
+    resource,
+    extra: { userId: token.userId, grantId: token.grantId, jti: token.jti }
+  }
+}
+
+function isInitialize (body: unknown): boolean {
+  return Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body)
+}
+
+export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
+  const { config, registry, index, deps } = opts
+  const resource = new URL(config.GATEWAY_RESOURCE_URL)
+
+  function refuse (reply: FastifyReply, reason: Refusal): FastifyReply {
+    app.metrics.sessionRefusals.inc({ reason })
+    switch (reason) {
+      case 'missing_session_id': return jsonRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required')
+      case 'session_cap': return jsonRpcError(reply.header('retry-after', '60'), 429, -32000, `Too many open sessions for this authorization (at most ${config.MAX_SESSIONS_PER_GRANT}); close one (HTTP DELETE) or wait for idle ones to expire`)
+      default: return jsonRpcError(reply, 404, -32001, 'Session not found')
+    }
+  }
+
+  /** Step 3: the SDK writes the response itself; headers Fastify's hooks set so far (CORS, request id) go along. */
+  async function handOver (request: FastifyRequest, reply: FastifyReply, session: McpSession): Promise<void> {
+    const token = request.accessToken as AccessToken
+    const req = request.raw as IncomingMessage & { auth?: AuthInfo }
+    const res: ServerResponse = reply.raw
+    req.auth = authInfo(token, resource)
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value as string)
+    res.setHeader('x-request-id', request.id)
+    reply.hijack()
+    registry.trackRequest(session, res)
+    if (request.method === 'GET' && session.stream === null) {
+      // an SSE stream outlives the socket's idle timeout; it ends on expiry, revocation or session close
+      request.raw.socket.setTimeout(0)
+      registry.trackStream(session, res, token.jti, token.exp)
+    }
+    try {
+      await session.transport.handleRequest(req, res, request.body)
+    } catch (err) {
+      request.log.error({ err, sessionId: session.id }, 'MCP request failed')
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }))
+      } else if (!res.writableEnded) {
+        res.destroy()
+      }
+    }
+  }
+
+  /** Step 1 for initialize: a new session, counted against the grant's cap before the SDK answers. */
+  async function open (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const token = request.accessToken as AccessToken
+    const id = randomUUID()
+    const openedAt = Date.now()
+    const allowed = await index.open({ id, grantId: token.grantId, clientId: token.clientId, userId: token.userId, replica: opts.replica, openedAt }, config.MAX_SESSIONS_PER_GRANT, config.SESSION_IDLE_TIMEOUT_S)
+    if (!allowed) return void refuse(reply, 'session_cap')
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id })
+    const server = createMcpServer(deps)
+    const session = new McpSession(id, token.grantId, token.clientId, token.userId, openedAt, transport, server)
+    // set before connect: the SDK chains it, and it runs when a DELETE (or anything else) closes the transport
+    transport.onclose = () => { registry.forget(session, 'deleted') }
+    await server.connect(transport)
+    registry.add(session)
+    request.log.info({ sessionId: id, grantId: token.grantId, clientId: token.clientId }, 'MCP session opened')
+    await handOver(request, reply, session)
+    if (transport.sessionId === undefined) {
+      // the SDK refused the initialize (bad params): nothing was opened
+      await registry.close(session, 'failed')
+    }
+  }
+
+  async function handle (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const token = request.accessToken as AccessToken
+    const header = request.headers['mcp-session-id']
+    const sessionId = Array.isArray(header) ? header[0] : header
+    if (!sessionId) {
+      if (request.method === 'POST' && isInitialize(request.body)) return open(request, reply)
+      return void refuse(reply, 'missing_session_id')
+    }
+    const session = registry.get(sessionId)
+    if (!session) return void refuse(reply, 'unknown_session')
+    if (session.grantId !== token.grantId) {
+      // another grant's token on this session: refused without a trace on the session (no touch, no close)
+      request.log.warn({ sessionId, grantId: token.grantId, clientId: token.clientId }, 'session used with another grant\'s token')
+      return void refuse(reply, 'other_grant')
+    }
+    registry.touch(session)
+    await handOver(request, reply, session)
+  }
+
+  const routeOptions = { onRequest: app.authenticate, bodyLimit: 1024 * 1024 }
+  app.post('/mcp', routeOptions, handle)
+  app.get('/mcp', routeOptions, handle)
+  app.delete('/mcp', routeOptions, handle)
+}

@@ -1,0 +1,59 @@
+/**
+ * What every tool needs: the caller (from the verified token the SDK hands over as authInfo), the stores,
+ * and the rules. Roles are read at call time, so a role change applies to the next call. A refusal, a
+ * missing item or a bad argument is a tool result with isError and a sentence a person understands.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
+import { z } from 'zod'
+import { InvalidCursorError, RecordingNotFoundError, MAX_PAGE, type AccountStore, type Role, type WorkspaceRepository } from '@uspl/core'
+
+export interface ToolDeps {
+  accounts: AccountStore
+  repo: WorkspaceRepository
+}
+
+export class ToolRefusal extends Error {}
+
+/** The user the request's token names; the gateway always passes it (see mcp/transport.ts). */
+export function callerOf (extra: { authInfo?: AuthInfo }): string {
+  const userId = extra.authInfo?.extra?.userId
+  if (typeof userId !== 'string') throw new ToolRefusal('this request carries no user; reconnect and sign in again')
+  return userId
+}
+
+/** The caller's role in the workspace; a non-member cannot tell whether the workspace exists. */
+export async function requireMember (deps: ToolDeps, workspaceId: string, userId: string): Promise<Role> {
+  const role = await deps.accounts.getRole(workspaceId, userId)
+  if (!role) throw new ToolRefusal(`Workspace ${workspaceId} was not found among your workspaces. Use list_workspaces to see the ones you can use.`)
+  return role
+}
+
+/** Deleting needs owner or admin, or being the item's creator. */
+export function mayDelete (role: Role, createdBy: string, userId: string): boolean {
+  return role === 'owner' || role === 'admin' || createdBy === userId
+}
+
+export function ok (text: string, data: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: 'text', text: `${text}\n${JSON.stringify(data, null, 2)}` }], structuredContent: data }
+}
+
+export function refusal (message: string): CallToolResult {
+  return { content: [{ type: 'text', text: message }], isError: true }
+}
+
+/** Runs a tool body, turning the domain's expected failures into tool errors (anything else is a bug and propagates). */
+export async function run (body: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await body()
+  } catch (err) {
+    if (err instanceof ToolRefusal || err instanceof InvalidCursorError || err instanceof RecordingNotFoundError) return refusal(err.message)
+    throw err
+  }
+}
+
+export const workspaceId = z.string().min(1).max(64).describe('The workspace id, as list_workspaces returns it (e.g. "ws_…").')
+export const page = {
+  cursor: z.string().max(200).optional().describe('Where to continue: the nextCursor of the previous page. Omit for the first page.'),
+  limit: z.number().int().min(1).max(MAX_PAGE).optional().describe(`How many items to return (1–${MAX_PAGE}, default 20).`)
+}

@@ -1,0 +1,15 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { callerOf, ok, run, type ToolDeps } from './context.ts'
+
+export function registerWorkspaceTools (server: McpServer, deps: ToolDeps): void {
+  server.registerTool('list_workspaces', {
+    title: 'List workspaces',
+    description: 'Lists the workspaces you belong to, with your role in each (owner, admin or member). Every other tool takes one of these workspace ids.',
+    inputSchema: {},
+    annotations: { readOnlyHint: true }
+  }, async (extra) => run(async () => {
+    const memberships = await deps.accounts.listMemberships(callerOf(extra))
+    const workspaces = memberships.map((m) => ({ id: m.workspace.id, name: m.workspace.name, role: m.role }))
+    return ok(workspaces.length === 0 ? 'You are not a member of any workspace.' : `You belong to ${workspaces.length} workspace(s).`, { workspaces })
+  }))
+}
