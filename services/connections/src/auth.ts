@@ -1,0 +1,117 @@
+/**
+ * Who is calling, decided per route by `config.auth`:
+ *   'user'      a signed-in user (the browser session cookie `uspl_session`, set by the token service);
+ *   'operator'  an operator (`Authorization: Bearer uspl_…`, an API key);
+ *   'either'    one or the other.
+ * A request that carries an Authorization header is judged by it alone, so an operator key never acts as a
+ * user. A state-changing request on a cookie session must carry the session's CSRF token (`x-csrf-token`)
+ * and, when the browser sends one, an Origin equal to CONNECTIONS_URL's. Routes with
+ * `config.signInRedirect` send an unauthenticated browser to sign in instead of answering 401.
+ *
+ * Registered inside an encapsulated context; every route of that context must declare `auth` (or `public`),
+ * which is checked when the route is added, so a forgotten declaration fails at boot, not in production.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError } from '@uspl/errors'
+import { ApiKeyStore, BrowserSessionStore, SESSION_COOKIE, constantTimeEqual, type BrowserSession } from '@uspl/core'
+
+export type AuthMode = 'user' | 'operator' | 'either'
+
+export type Principal =
+  | { type: 'user', userId: string, session: BrowserSession }
+  | { type: 'operator', keyId: string, keyName: string }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthMode
+    /** unauthenticated browsers are redirected to sign in (pages) */
+    signInRedirect?: boolean
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}
+
+export interface AuthOptions {
+  issuerUrl: string
+  connectionsUrl: string
+  sessionTtlS: number
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export function signInUrl (issuerUrl: string, connectionsUrl: string): string {
+  const back = `${connectionsUrl.replace(/\/+$/, '')}/connections`
+  return `${issuerUrl.replace(/\/+$/, '')}/signin?return_to=${encodeURIComponent(back)}`
+}
+
+function unauthenticated (message: string): ApiError {
+  return new ApiError('unauthenticated', message, 401)
+}
+
+async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
+  const apiKeys = new ApiKeyStore(app.redis)
+  const sessions = new BrowserSessionStore(app.redis, opts.sessionTtlS)
+  const expectedOrigin = new URL(opts.connectionsUrl).origin
+
+  app.decorateRequest('principal', null)
+
+  app.addHook('onRoute', (route) => {
+    const config = route.config as { auth?: AuthMode, public?: boolean } | undefined
+    if (!config?.auth && !config?.public && route.method !== 'HEAD') {
+      throw new Error(`route ${String(route.method)} ${route.url} declares neither config.auth nor config.public`)
+    }
+  })
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const mode = request.routeOptions.config.auth
+    if (!mode) return
+    const authorization = request.headers.authorization
+    if (authorization !== undefined) {
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization)
+      const key = match ? await apiKeys.verify(match[1]) : null
+      if (!key) {
+        reply.header('www-authenticate', 'Bearer realm="uspl-connections", error="invalid_token"')
+        throw unauthenticated('the API key is missing, malformed or revoked')
+      }
+      if (mode === 'user') throw new ApiError('forbidden', 'this endpoint is for signed-in users, not API keys', 403)
+      request.principal = { type: 'operator', keyId: key.id, keyName: key.name }
+      return
+    }
+    const session = await sessions.get(request.cookies[SESSION_COOKIE])
+    if (!session) {
+      if (request.routeOptions.config.signInRedirect && SAFE_METHODS.has(request.method)) {
+        return reply.redirect(signInUrl(opts.issuerUrl, opts.connectionsUrl), 302)
+      }
+      reply.header('www-authenticate', 'Bearer realm="uspl-connections"')
+      throw unauthenticated('sign in, or send an operator API key as a Bearer token')
+    }
+    if (mode === 'operator') throw new ApiError('forbidden', 'this endpoint needs an operator API key', 403)
+    if (!SAFE_METHODS.has(request.method)) {
+      const origin = request.headers.origin
+      if (origin !== undefined && origin !== expectedOrigin) throw new ApiError('bad_origin', 'cross-origin request refused', 403)
+      if (origin === undefined && request.headers['sec-fetch-site'] !== undefined && request.headers['sec-fetch-site'] !== 'same-origin') {
+        throw new ApiError('bad_origin', 'cross-site request refused', 403)
+      }
+      const csrf = request.headers['x-csrf-token']
+      if (typeof csrf !== 'string' || !constantTimeEqual(csrf, session.csrf)) {
+        throw new ApiError('csrf_failed', 'missing or wrong x-csrf-token header', 403)
+      }
+    }
+    request.principal = { type: 'user', userId: session.userId, session }
+  })
+}
+
+export default fp(auth, { name: 'uspl-connections-auth', fastify: '5.x', dependencies: ['uspl-redis', '@fastify/cookie'] })
+
+/** The principal of an authenticated route (the hook has run). */
+export function principalOf (request: FastifyRequest): Principal {
+  if (!request.principal) throw new ApiError('unauthenticated', 'not authenticated', 401)
+  return request.principal
+}
+
+/** Who acted, as the revocation event and the logs record it (never the session or its CSRF token). */
+export function actorOf (principal: Principal): { type: 'user' | 'operator', id: string } {
+  return principal.type === 'user' ? { type: 'user', id: principal.userId } : { type: 'operator', id: principal.keyId }
+}

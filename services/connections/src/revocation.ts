@@ -1,0 +1,61 @@
+/**
+ * The domain this service works on, decorated once: the stores it reads and the one Revoker it revokes
+ * through (with the follow-up queue, closed on close). The follow-up worker runs here too unless
+ * WORKER_ENABLED=false (run it in its own deployment then, or in any one of the replicas: jobs are keyed by
+ * event id, so several workers never do one event's work twice).
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import {
+  AccountStore, ClientStore, GrantStore, Revoker, createFollowupQueue, startRevocationWorker,
+  type RevocationWorker
+} from '@uspl/core'
+import { webhookUrls, type Config } from './config.ts'
+
+export interface Domain {
+  accounts: AccountStore
+  clients: ClientStore
+  grants: GrantStore
+  revoker: Revoker
+  worker: RevocationWorker | null
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    domain: Domain
+  }
+}
+
+async function domain (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const { config } = opts
+  const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
+  queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue connection error'))
+  const d: Domain = {
+    accounts: new AccountStore(app.redis),
+    // this service never creates or touches clients, so the idle TTL it would renew is not used here
+    clients: new ClientStore(app.redis, 0),
+    grants: new GrantStore(app.redis, config.REDIS_PREFIX),
+    revoker: new Revoker({ redis: app.redis, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, queue, log: app.log }),
+    worker: null
+  }
+  app.decorate('domain', d)
+  if (config.WORKER_ENABLED) {
+    app.addHook('onReady', async () => {
+      d.worker = startRevocationWorker({
+        redisUrl: config.REDIS_URL,
+        prefix: config.REDIS_PREFIX,
+        redis: app.redis,
+        webhooks: webhookUrls(config).map((url) => ({ url, secret: config.WEBHOOK_SECRET })),
+        log: app.log,
+        sweepIntervalMs: config.SWEEP_INTERVAL_MS
+      })
+    })
+  }
+  // preClose: before the Redis plugin closes the client the worker writes with
+  app.addHook('preClose', async () => {
+    await d.worker?.close()
+    await queue.close()
+  })
+}
+
+export default fp(domain, { name: 'uspl-connections-domain', fastify: '5.x', dependencies: ['uspl-redis'] })

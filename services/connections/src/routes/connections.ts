@@ -1,0 +1,74 @@
+/**
+ * GET  /v1/connections                    a user's own connected apps; operators filter by user and client
+ * POST /v1/connections/:grantId/revoke    revoke one connection, confirmed by typing the app's name
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Static } from '@sinclair/typebox'
+import { ApiError } from '@uspl/errors'
+import { principalOf, actorOf } from '../auth.ts'
+import { activeGrants, toConnections, displayName, openSessions } from '../connections.ts'
+import {
+  ConnectionList, ConnectionQuery, GrantParams, RevokeGrantBody, RevokeGrantResult, errors, userOrOperator
+} from '../schemas.ts'
+
+const notFound = (): ApiError => new ApiError('not_found', 'no such connection', 404)
+
+export default async function connectionsRoutes (app: FastifyInstance): Promise<void> {
+  app.get<{ Querystring: Static<typeof ConnectionQuery> }>('/v1/connections', {
+    config: { auth: 'either' },
+    schema: {
+      tags: ['connections'],
+      summary: 'List connected apps',
+      description: "A signed-in user sees their own active connections (filters are ignored); an operator sees everyone's, optionally filtered by user and client.",
+      security: userOrOperator,
+      querystring: ConnectionQuery,
+      response: { 200: ConnectionList, ...errors(400, 401, 403) }
+    }
+  }, async (request) => {
+    const who = principalOf(request)
+    const filter = who.type === 'user'
+      ? { userId: who.userId }
+      : { userId: request.query.user_id, clientId: request.query.client_id }
+    return { items: await toConnections(app, await activeGrants(app, filter)) }
+  })
+
+  app.post<{ Params: Static<typeof GrantParams>, Body: Static<typeof RevokeGrantBody> }>('/v1/connections/:grantId/revoke', {
+    config: { auth: 'either' },
+    schema: {
+      tags: ['connections'],
+      summary: 'Revoke one connection',
+      description: "Cuts the app off at once: its tokens stop working, its refresh tokens are deleted and its open MCP sessions close on every gateway replica. `confirm` must repeat the app's name (`client_name` in the list); a wrong name is 400 and revokes nothing. Revoking twice is harmless and reports the first revocation. Cookie sessions must send the `x-csrf-token` header.",
+      security: userOrOperator,
+      params: GrantParams,
+      body: RevokeGrantBody,
+      response: { 200: RevokeGrantResult, ...errors(400, 401, 403, 404) }
+    }
+  }, async (request) => {
+    const who = principalOf(request)
+    // 1. the grant, visible to this caller (another user's grant does not exist for a user)
+    const grant = await app.domain.grants.get(request.params.grantId)
+    if (!grant || (who.type === 'user' && grant.userId !== who.userId)) throw notFound()
+    // 2. the confirmation names the app
+    const client = await app.domain.clients.get(grant.clientId)
+    const name = displayName(client, grant.clientId)
+    if (request.body.confirm.trim() !== name) {
+      throw new ApiError('confirmation_mismatch', "confirm must be the application's name exactly as listed", 400)
+    }
+    // 3. revoke (already revoked: report the first revocation)
+    const [sessions] = grant.revokedAt === null ? await openSessions(app, [grant.id]) : [0]
+    const result = await app.domain.revoker.revokeGrant(grant.id, {
+      path: who.type === 'user' ? 'connections_user' : 'connections_operator',
+      actor: actorOf(who)
+    })
+    if (result.status === 'not_found' || result.revokedAt === null) throw notFound()
+    const already = result.status !== 'revoked'
+    if (!already) request.log.info({ grantId: grant.id, eventId: result.eventId, path: result.event?.path }, 'connection revoked')
+    return {
+      grant_id: grant.id,
+      status: already ? 'already_revoked' : 'revoked',
+      revoked_at: new Date(result.revokedAt).toISOString(),
+      sessions_closed: already ? 0 : sessions,
+      event_id: result.eventId
+    }
+  })
+}

@@ -1,0 +1,47 @@
+/**
+ * GET /connections  the Connected Apps page for the signed-in user (others are sent to sign in and back).
+ * GET /             sends browsers to the page.
+ */
+import type { FastifyInstance } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import { principalOf } from '../auth.ts'
+import { activeGrants, toConnections } from '../connections.ts'
+import { connectionsPage } from '../views/connections-page.ts'
+
+export function pageSecurityHeaders (nonce: string): Record<string, string> {
+  return {
+    'content-security-policy': [
+      "default-src 'none'",
+      `script-src 'nonce-${nonce}'`,
+      `style-src 'nonce-${nonce}'`,
+      "img-src https: data:",
+      "connect-src 'self'",
+      "base-uri 'none'",
+      "form-action 'self'",
+      "frame-ancestors 'none'"
+    ].join('; '),
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-store',
+    'cross-origin-opener-policy': 'same-origin'
+  }
+}
+
+export default async function pageRoutes (app: FastifyInstance): Promise<void> {
+  app.get('/', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => reply.redirect('connections', 302))
+
+  app.get('/connections', {
+    config: { auth: 'user', signInRedirect: true },
+    schema: { hide: true }
+  }, async (request, reply) => {
+    const who = principalOf(request)
+    if (who.type !== 'user') throw new Error('unreachable: auth "user" admits users only')
+    const connections = await toConnections(app, await activeGrants(app, { userId: who.userId }))
+    const nonce = randomBytes(16).toString('base64')
+    return reply
+      .headers(pageSecurityHeaders(nonce))
+      .type('text/html; charset=utf-8')
+      .send(connectionsPage({ nonce, csrf: who.session.csrf, connections }))
+  })
+}

@@ -1,0 +1,326 @@
+/**
+ * The Connected Apps page: server-rendered, self-contained (inline CSS and script under a per-response CSP
+ * nonce, no external assets except the apps' own https logos). The script adds the actions menu (WAI-ARIA
+ * menu button: Enter, Space, arrow keys, Home, End, Escape), the confirmation dialog (type the app's name)
+ * and the call to the API with the session's CSRF token; the row goes away when the revocation succeeds.
+ */
+import type { Connection } from '../schemas.ts'
+
+export function escapeHtml (s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+}
+
+const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' })
+
+function initial (name: string): string {
+  const ch = [...name.trim()][0] ?? '?'
+  return ch.toUpperCase()
+}
+
+function colour (name: string): number {
+  let h = 0
+  for (const c of name) h = (h * 31 + c.codePointAt(0)!) % 6
+  return h
+}
+
+function logo (c: Connection): string {
+  const letter = `<span class="initial c${colour(c.client_name)}" aria-hidden="true">${escapeHtml(initial(c.client_name))}</span>`
+  if (c.logo_uri && /^https:\/\//i.test(c.logo_uri)) {
+    return `<span class="logo"><img src="${escapeHtml(c.logo_uri)}" alt="" width="40" height="40" referrerpolicy="no-referrer" loading="lazy">${letter}</span>`
+  }
+  return `<span class="logo no-img">${letter}</span>`
+}
+
+function row (c: Connection, i: number): string {
+  const name = escapeHtml(c.client_name)
+  const scopes = c.scopes.length > 0 ? c.scopes.map((s) => `<code>${escapeHtml(s)}</code>`).join(' ') : '<span class="muted">no scopes</span>'
+  return `<li class="app" data-grant-id="${escapeHtml(c.grant_id)}" data-name="${name}">
+  ${logo(c)}
+  <div class="info">
+    <h2 class="name">${name}</h2>
+    ${c.redirect_host ? `<p class="host">${escapeHtml(c.redirect_host)}</p>` : ''}
+    <p class="meta"><span class="label">Access:</span> ${scopes}</p>
+    <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time></p>
+  </div>
+  <div class="actions">
+    <button type="button" class="menu-button" id="menu-button-${i}" aria-haspopup="menu" aria-expanded="false" aria-controls="menu-${i}" aria-label="Actions for ${name}">
+      <span aria-hidden="true">&#x22EF;</span>
+    </button>
+    <ul class="menu" id="menu-${i}" role="menu" aria-labelledby="menu-button-${i}" hidden>
+      <li role="none"><button type="button" role="menuitem" tabindex="-1" class="danger" data-action="revoke">Revoke access</button></li>
+    </ul>
+  </div>
+</li>`
+}
+
+export interface PageInput {
+  nonce: string
+  csrf: string
+  connections: Connection[]
+}
+
+export function connectionsPage ({ nonce, csrf, connections }: PageInput): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="${escapeHtml(csrf)}">
+<meta name="referrer" content="no-referrer">
+<title>Connected apps</title>
+<style nonce="${nonce}">${CSS}</style>
+</head>
+<body>
+<main>
+  <h1 id="title" tabindex="-1">Connected apps</h1>
+  <p class="lead">These apps can use your account. Revoking access signs an app out everywhere at once; to reconnect it has to ask for your permission again.</p>
+  <p id="status" class="status" role="status" aria-live="polite"></p>
+  <ul id="apps" class="apps" aria-labelledby="title"${connections.length === 0 ? ' hidden' : ''}>
+${connections.map(row).join('\n')}
+  </ul>
+  <p id="empty" class="empty"${connections.length === 0 ? '' : ' hidden'}>No apps are connected to your account.</p>
+</main>
+<dialog id="revoke-dialog" aria-labelledby="revoke-title" aria-describedby="revoke-desc">
+  <form id="revoke-form" method="dialog" novalidate>
+    <h2 id="revoke-title">Revoke access for <span class="target-name"></span>?</h2>
+    <p id="revoke-desc"><span class="target-name"></span> will lose access at once: its open sessions close and it can no longer use your account until you authorize it again.</p>
+    <label for="confirm-input">Type <strong class="target-name"></strong> to confirm</label>
+    <input id="confirm-input" name="confirm" type="text" autocomplete="off" autocapitalize="off" spellcheck="false" required>
+    <p id="revoke-error" class="error" role="alert" hidden></p>
+    <div class="buttons">
+      <button type="button" id="cancel-button" class="secondary">Cancel</button>
+      <button type="submit" id="confirm-button" class="danger-solid" disabled>Revoke access</button>
+    </div>
+  </form>
+</dialog>
+<script nonce="${nonce}">${SCRIPT}</script>
+</body>
+</html>`
+}
+
+const CSS = `
+*,*::before,*::after{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;background:#f6f7f9}
+main{max-width:44rem;margin:0 auto;padding:1.5rem 1rem 3rem}
+h1{font-size:1.6rem;margin:0 0 .25rem}
+h1:focus{outline:none}
+.lead{color:#4a5260;margin:0 0 1rem}
+.status{min-height:1.5em;margin:0 0 .5rem;color:#0b6b3a;font-weight:500}
+.apps{list-style:none;margin:0;padding:0;display:grid;gap:.75rem}
+.app{position:relative;display:flex;gap:.75rem;align-items:flex-start;background:#fff;border:1px solid #dde1e6;border-radius:12px;padding:.9rem}
+.logo{position:relative;flex:none;width:40px;height:40px}
+.logo img{display:block;width:40px;height:40px;border-radius:8px;object-fit:cover;background:#fff;position:relative;z-index:1}
+.logo img.broken{display:none}
+.initial{display:flex;align-items:center;justify-content:center;width:40px;height:40px;border-radius:8px;font-weight:700;font-size:1.2rem;color:#fff;position:absolute;inset:0}
+.c0{background:#3563c9}.c1{background:#0f7b5f}.c2{background:#8a3fb8}.c3{background:#b5481a}.c4{background:#1f6f8b}.c5{background:#5b5f66}
+.info{flex:1;min-width:0}
+.name{font-size:1.05rem;margin:0;overflow-wrap:anywhere}
+.host{margin:0;color:#5c6470;font-size:.9rem;overflow-wrap:anywhere}
+.meta{margin:.25rem 0 0;font-size:.9rem;color:#333a44;overflow-wrap:anywhere}
+.label{color:#5c6470}
+code{font:.85rem ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f3;border-radius:4px;padding:0 .3rem;overflow-wrap:anywhere}
+.muted{color:#5c6470}
+.actions{flex:none;position:relative}
+button{font:inherit;cursor:pointer}
+.menu-button{width:44px;height:44px;border-radius:8px;border:1px solid #c9ced6;background:#fff;font-size:1.3rem;line-height:1;color:#1b1f24}
+.menu-button:hover{background:#f0f2f5}
+button:focus-visible,input:focus-visible{outline:3px solid #2f6fde;outline-offset:2px}
+.menu{position:absolute;right:0;top:calc(100% + 4px);z-index:5;list-style:none;margin:0;padding:.25rem;min-width:11rem;background:#fff;border:1px solid #c9ced6;border-radius:10px;box-shadow:0 8px 24px rgba(0,0,0,.12)}
+.menu [role=menuitem]{display:block;width:100%;text-align:left;padding:.6rem .75rem;border:0;border-radius:6px;background:none}
+.menu [role=menuitem]:hover,.menu [role=menuitem]:focus{background:#fdecec;outline:none}
+.danger{color:#b42318;font-weight:600}
+.empty{background:#fff;border:1px dashed #c9ced6;border-radius:12px;padding:1.5rem;text-align:center;color:#4a5260}
+dialog{width:min(28rem,calc(100vw - 2rem));max-width:100%;border:0;border-radius:14px;padding:1.25rem;box-shadow:0 20px 50px rgba(0,0,0,.3)}
+dialog::backdrop{background:rgba(15,20,30,.5)}
+dialog h2{font-size:1.15rem;margin:0 0 .5rem;overflow-wrap:anywhere}
+dialog p{margin:0 0 .75rem;color:#333a44;overflow-wrap:anywhere}
+dialog label{display:block;margin-bottom:.35rem;overflow-wrap:anywhere}
+dialog input{width:100%;font:inherit;padding:.55rem .65rem;border:1px solid #9aa2ad;border-radius:8px}
+.error{color:#b42318;margin:.5rem 0 0}
+.buttons{display:flex;flex-wrap:wrap;justify-content:flex-end;gap:.5rem;margin-top:1rem}
+.buttons button{min-height:44px;padding:.5rem 1rem;border-radius:8px}
+.secondary{background:#fff;border:1px solid #c9ced6;color:#1b1f24}
+.danger-solid{background:#b42318;border:1px solid #b42318;color:#fff;font-weight:600}
+.danger-solid:disabled{background:#e8b4ae;border-color:#e8b4ae;cursor:not-allowed}
+@media (max-width:400px){main{padding:1rem .75rem 2rem}.app{padding:.75rem}}
+`
+
+const SCRIPT = `
+(function () {
+  'use strict';
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute('content');
+  var list = document.getElementById('apps');
+  var empty = document.getElementById('empty');
+  var status = document.getElementById('status');
+  var dialog = document.getElementById('revoke-dialog');
+  var form = document.getElementById('revoke-form');
+  var input = document.getElementById('confirm-input');
+  var confirmButton = document.getElementById('confirm-button');
+  var cancelButton = document.getElementById('cancel-button');
+  var errorBox = document.getElementById('revoke-error');
+  var current = null; // { row, name, grantId, opener }
+  var busy = false;
+
+  // logos that fail to load fall back to the initial underneath
+  Array.prototype.forEach.call(document.querySelectorAll('.logo img'), function (img) {
+    function broken () { img.classList.add('broken'); }
+    if (img.complete && img.naturalWidth === 0) broken();
+    img.addEventListener('error', broken);
+  });
+
+  function items (menu) { return Array.prototype.slice.call(menu.querySelectorAll('[role="menuitem"]')); }
+  function menuOf (button) { return document.getElementById(button.getAttribute('aria-controls')); }
+
+  function openMenu (button, focusLast) {
+    closeMenus(button);
+    var menu = menuOf(button);
+    menu.hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    var all = items(menu);
+    all[focusLast ? all.length - 1 : 0].focus();
+  }
+  function closeMenu (button, restoreFocus) {
+    var menu = menuOf(button);
+    if (menu.hidden) return;
+    menu.hidden = true;
+    button.setAttribute('aria-expanded', 'false');
+    if (restoreFocus) button.focus();
+  }
+  function closeMenus (except) {
+    Array.prototype.forEach.call(document.querySelectorAll('.menu-button[aria-expanded="true"]'), function (b) {
+      if (b !== except) closeMenu(b, false);
+    });
+  }
+
+  list.addEventListener('click', function (e) {
+    var button = e.target.closest('.menu-button');
+    if (button) {
+      if (button.getAttribute('aria-expanded') === 'true') closeMenu(button, true);
+      else openMenu(button, false);
+      return;
+    }
+    var item = e.target.closest('[data-action="revoke"]');
+    if (item) {
+      var row = item.closest('.app');
+      var opener = row.querySelector('.menu-button');
+      closeMenu(opener, false);
+      openDialog(row, opener);
+    }
+  });
+
+  list.addEventListener('keydown', function (e) {
+    var button = e.target.closest('.menu-button');
+    if (button) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        openMenu(button, e.key === 'ArrowUp');
+      } else if (e.key === 'Escape') {
+        closeMenu(button, true);
+      }
+      return;
+    }
+    var item = e.target.closest('[role="menuitem"]');
+    if (!item) return;
+    var menu = item.closest('[role="menu"]');
+    var opener = document.getElementById(menu.getAttribute('aria-labelledby'));
+    var all = items(menu);
+    var i = all.indexOf(item);
+    switch (e.key) {
+      case 'ArrowDown': e.preventDefault(); all[(i + 1) % all.length].focus(); break;
+      case 'ArrowUp': e.preventDefault(); all[(i - 1 + all.length) % all.length].focus(); break;
+      case 'Home': e.preventDefault(); all[0].focus(); break;
+      case 'End': e.preventDefault(); all[all.length - 1].focus(); break;
+      case 'Escape': e.preventDefault(); closeMenu(opener, true); break;
+      case 'Tab': closeMenu(opener, false); break;
+    }
+  });
+
+  document.addEventListener('click', function (e) {
+    if (!e.target.closest('.actions')) closeMenus(null);
+  });
+
+  function setNames (name) {
+    Array.prototype.forEach.call(dialog.querySelectorAll('.target-name'), function (el) { el.textContent = name; });
+  }
+
+  function openDialog (row, opener) {
+    current = { row: row, name: row.getAttribute('data-name'), grantId: row.getAttribute('data-grant-id'), opener: opener };
+    setNames(current.name);
+    input.value = '';
+    errorBox.hidden = true;
+    errorBox.textContent = '';
+    confirmButton.disabled = true;
+    dialog.showModal();
+    input.focus();
+  }
+
+  function matches () { return current !== null && input.value.trim() === current.name; }
+
+  input.addEventListener('input', function () {
+    confirmButton.disabled = busy || !matches();
+    if (!errorBox.hidden) { errorBox.hidden = true; errorBox.textContent = ''; }
+  });
+
+  cancelButton.addEventListener('click', function () { dialog.close('cancel'); });
+
+  dialog.addEventListener('close', function () {
+    if (current && current.opener && document.body.contains(current.opener)) current.opener.focus();
+    if (!busy) current = null;
+  });
+
+  function fail (message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (busy || !matches()) return;
+    busy = true;
+    confirmButton.disabled = true;
+    confirmButton.textContent = 'Revoking…';
+    var target = current;
+    var url = new URL('v1/connections/' + encodeURIComponent(target.grantId) + '/revoke', document.baseURI);
+    fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, accept: 'application/json' },
+      body: JSON.stringify({ confirm: input.value.trim() })
+    }).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (body) { return { res: res, body: body }; });
+    }).then(function (r) {
+      busy = false;
+      confirmButton.textContent = 'Revoke access';
+      if (r.res.ok || r.res.status === 404) {
+        removeRow(target);
+        return;
+      }
+      confirmButton.disabled = !matches();
+      if (r.res.status === 401) fail('Your session has ended. Reload the page to sign in again.');
+      else fail((r.body && r.body.error && r.body.error.message) || 'Revoking failed. Try again.');
+    }, function () {
+      busy = false;
+      confirmButton.textContent = 'Revoke access';
+      confirmButton.disabled = !matches();
+      fail('Could not reach the server. Check your connection and try again.');
+    });
+  });
+
+  function removeRow (target) {
+    var rows = Array.prototype.slice.call(list.querySelectorAll('.app'));
+    var next = rows[rows.indexOf(target.row) + 1] || rows[rows.indexOf(target.row) - 1] || null;
+    target.opener = next ? next.querySelector('.menu-button') : null;
+    current = target;
+    target.row.remove();
+    dialog.close('revoked');
+    status.textContent = target.name + ' no longer has access to your account.';
+    if (!list.querySelector('.app')) {
+      list.hidden = true;
+      empty.hidden = false;
+    }
+    if (!target.opener) document.getElementById('title').focus();
+    current = null;
+  }
+})();
+`
