@@ -1,10 +1,43 @@
 import type { FastifyInstance } from 'fastify'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import cors from '@fastify/cors'
 import { baseFastify, type AppOptions } from '@uspl/server'
 import type { Config } from './config.ts'
+import context from './lib/context.ts'
+import metadata from './routes/metadata.ts'
+import jwks from './routes/jwks.ts'
+import authorize from './routes/authorize.ts'
+import signin from './routes/signin.ts'
+import consent from './routes/consent.ts'
+import token from './routes/token.ts'
+import revoke from './routes/revoke.ts'
+import introspect from './routes/introspect.ts'
 
 export type { Config }
 
 export async function build (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify('token', config, options)
+  // forms are small; a body past this is not a sign-in or a token request
+  await app.register(formbody, { bodyLimit: 16 * 1024 })
+  await app.register(cookie)
+  // CORS is open (any origin, no credentials) on the documents and token endpoints browsers-based clients
+  // call; the pages (authorize, sign-in, consent) and introspection opt out with `config.cors: false`
+  await app.register(cors, { origin: '*', methods: ['GET', 'POST'], maxAge: 600 })
+  app.addHook('onSend', async (_request, reply) => {
+    // no response of this service may be framed (pages set their full policy themselves)
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'")
+    reply.header('x-frame-options', 'DENY')
+    reply.header('x-content-type-options', 'nosniff')
+  })
+  await app.register(context, { config })
+  await app.register(metadata)
+  await app.register(jwks)
+  await app.register(authorize)
+  await app.register(signin)
+  await app.register(consent)
+  await app.register(token)
+  await app.register(revoke)
+  await app.register(introspect)
   return app
 }

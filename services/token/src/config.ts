@@ -1,4 +1,4 @@
-import { loadConfig as load, baseSchema, common, type Static, type TObject } from '@uspl/config'
+import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
 
 export const schema = {
   ...baseSchema(3001),
@@ -6,7 +6,18 @@ export const schema = {
   GATEWAY_RESOURCE_URL: common.GATEWAY_RESOURCE_URL,
   REGISTRATION_URL: common.REGISTRATION_URL,
   CONNECTIONS_URL: common.CONNECTIONS_URL,
-  ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S
+  ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  REFRESH_TOKEN_TTL_S: Type.Integer({ minimum: 300, maximum: 365 * 86400, default: 30 * 86400, description: 'refresh token lifetime (each rotation starts a new one); a grant unused this long expires' }),
+  REFRESH_REUSE_GRACE_S: Type.Integer({ minimum: 0, maximum: 120, default: 10, description: 'a rotated refresh token presented again within this many seconds is a concurrent retry, not a replay' }),
+  SESSION_TTL_S: Type.Integer({ minimum: 300, maximum: 90 * 86400, default: 7 * 86400, description: 'browser session (sign-in) lifetime' }),
+  CLIENT_IDLE_TTL_S: Type.Integer({ minimum: 3600, default: 90 * 86400, description: 'a registered client unused this long expires' }),
+  SIGNING_KEYS_FILE: Type.String({ default: '', description: 'a JWK set (JSON) with private ES256 keys; the first signs. Empty: keys are generated and kept in Redis' }),
+  SIGNING_KEYS_CACHE_S: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'how long a replica caches the signing keys it read from Redis (a rotation reaches it within this)' }),
+  KEY_ACTIVATION_DELAY_S: Type.Integer({ minimum: 0, maximum: 86400, default: 600, description: 'rotate-keys: how long a new key is published in the JWKS before it signs (longer than JWKS_MAX_AGE_S)' }),
+  JWKS_MAX_AGE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'Cache-Control max-age of the JWKS and metadata documents' }),
+  SIGNIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10, description: 'failed sign-ins on one account within the window before it is throttled' }),
+  SIGNIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, default: 50, description: 'failed sign-ins from one address within the window before it is throttled' }),
+  SIGNIN_FAILURE_WINDOW_S: Type.Integer({ minimum: 1, default: 900, description: 'window of the failed sign-in counters' })
 }
 
 export type Config = Static<TObject<typeof schema>>

@@ -47,7 +47,12 @@ export const keys = {
   mcpSession: (id: string) => `mcps:${id}`,
   grantSessions: (grantId: string) => `grant:${grantId}:sessions`,
   // signing keys
-  signingKeys: () => 'keys:signing'
+  signingKeys: () => 'keys:signing',
+  // the token service's pending authorization requests (between /authorize and the consent decision)
+  authRequest: (id: string) => `areq:${id}`,
+  // failed sign-ins, counted per account (email hash) and per source address, for throttling
+  signinFailuresAccount: (emailHash: string) => `signin:fail:acct:${emailHash}`,
+  signinFailuresAddress: (address: string) => `signin:fail:ip:${address}`
 } as const
 
 export const BULL_QUEUE = 'revocation-followup'

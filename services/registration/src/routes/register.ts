@@ -1,0 +1,23 @@
+/**
+ * Dynamic client registration (RFC 7591): public clients only. The response carries the client id, the
+ * accepted metadata, and a registration access token (shown once, stored hashed) for RFC 7592.
+ */
+import type { FastifyInstance } from 'fastify'
+import { validateClientMetadata } from '../lib/client-metadata.ts'
+import { clientInformation } from '../lib/client-response.ts'
+
+export const REGISTRATION_BODY_LIMIT = 16 * 1024
+
+export default async function register (app: FastifyInstance): Promise<void> {
+  const { clients, config } = app.registration
+  app.post('/register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { public: true, rateLimit: {} } }, async (request, reply) => {
+    // step: validate the metadata (refusals name the field and why)
+    const metadata = validateClientMetadata(request.body)
+    // step: store the client
+    const { client, registrationAccessToken } = await clients.create(metadata)
+    request.log.info({ clientId: client.clientId, clientName: metadata.client_name }, 'client registered')
+    // step: answer with what was registered
+    reply.code(201).header('cache-control', 'no-store').header('pragma', 'no-cache')
+    return { ...clientInformation(client, config.REGISTRATION_URL), registration_access_token: registrationAccessToken }
+  })
+}

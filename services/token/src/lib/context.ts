@@ -1,0 +1,90 @@
+/**
+ * The token service's models, built once over the app's Redis client and decorated as `app.oauth`.
+ * Also the browser-session helpers every page uses, and the revocation follow-up queue (closed on close).
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  AccountStore, ApiKeyStore, BrowserSessionStore, ClientStore, Denylist, GrantStore, Revoker, SESSION_COOKIE,
+  createFollowupQueue, type BrowserSession
+} from '@uspl/core'
+import type { Config } from '../config.ts'
+import { KeyRing } from './signing-keys.ts'
+import { AuthRequestStore, CodeStore } from './codes.ts'
+import { RefreshTokenStore } from './refresh-tokens.ts'
+import { SigninThrottle } from './throttle.ts'
+
+export interface TokenContext {
+  config: Config
+  accounts: AccountStore
+  apiKeys: ApiKeyStore
+  sessions: BrowserSessionStore
+  clients: ClientStore
+  grants: GrantStore
+  denylist: Denylist
+  revoker: Revoker
+  keyRing: KeyRing
+  authRequests: AuthRequestStore
+  codes: CodeStore
+  refreshTokens: RefreshTokenStore
+  throttle: SigninThrottle
+  /** the signed-in browser session, or null */
+  session: (request: FastifyRequest) => Promise<(BrowserSession & { sid: string }) | null>
+  setSessionCookie: (reply: FastifyReply, sid: string) => void
+  clearSessionCookie: (reply: FastifyReply) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    oauth: TokenContext
+  }
+}
+
+async function context (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const { config } = opts
+  const redis = app.redis
+  const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
+  // BullMQ reports connection trouble as events; the revocation itself never depends on the queue
+  queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue error'))
+  app.addHook('onClose', async () => { await queue.close() })
+  const secure = config.ISSUER_URL.startsWith('https:')
+  const sessions = new BrowserSessionStore(redis, config.SESSION_TTL_S)
+  const keyRing = new KeyRing({ redis, file: config.SIGNING_KEYS_FILE, cacheS: config.SIGNING_KEYS_CACHE_S, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
+  const ctx: TokenContext = {
+    config,
+    accounts: new AccountStore(redis),
+    apiKeys: new ApiKeyStore(redis),
+    sessions,
+    clients: new ClientStore(redis, config.CLIENT_IDLE_TTL_S),
+    grants: new GrantStore(redis, config.REDIS_PREFIX),
+    denylist: new Denylist(redis),
+    revoker: new Revoker({ redis, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, queue, log: app.log }),
+    keyRing,
+    authRequests: new AuthRequestStore(redis),
+    codes: new CodeStore(redis),
+    refreshTokens: new RefreshTokenStore(redis),
+    throttle: new SigninThrottle(redis, { perAccount: config.SIGNIN_MAX_FAILURES_PER_ACCOUNT, perAddress: config.SIGNIN_MAX_FAILURES_PER_ADDRESS, windowS: config.SIGNIN_FAILURE_WINDOW_S }),
+    async session (request) {
+      const sid = request.cookies[SESSION_COOKIE]
+      const session = await sessions.get(sid)
+      return session && sid ? { ...session, sid } : null
+    },
+    setSessionCookie (reply, sid) {
+      reply.setCookie(SESSION_COOKIE, sid, { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: config.SESSION_TTL_S })
+    },
+    clearSessionCookie (reply) {
+      reply.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure, path: '/' })
+    }
+  }
+  app.decorate('oauth', ctx)
+  app.readiness.set('signing-keys', async () => {
+    try {
+      await keyRing.current()
+      return null
+    } catch (err) {
+      return `signing keys unavailable: ${(err as Error).message}`
+    }
+  })
+}
+
+export default fp(context, { name: 'uspl-token-context', dependencies: ['uspl-redis'], fastify: '5.x' })

@@ -1,0 +1,173 @@
+/**
+ * ES256 signing keys. Two sources:
+ * - Redis (default): generated on first start and created atomically (the first replica's key wins, every
+ *   replica reads the same set); `rotate` adds a key that is published at once and signs only after an
+ *   activation delay, and keeps the previous key published until its last token has expired;
+ * - a mounted JWK set (SIGNING_KEYS_FILE): private keys; the first signs, all are published.
+ * The key id is the RFC 7638 thumbprint of the public key.
+ */
+import { readFileSync } from 'node:fs'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import type { RedisClient } from '@uspl/redis'
+import { keys, CLOCK_SKEW_S, nowSeconds } from '@uspl/core'
+
+export interface PublicJwk {
+  kty: 'EC'
+  crv: 'P-256'
+  x: string
+  y: string
+  kid: string
+  alg: 'ES256'
+  use: 'sig'
+}
+
+interface PrivateJwk {
+  kty: 'EC'
+  crv: 'P-256'
+  x: string
+  y: string
+  d: string
+  kid?: string
+}
+
+/** One key as stored in Redis (a hash field per kid). */
+export interface KeyRecord {
+  kid: string
+  privateJwk: PrivateJwk
+  /** epoch seconds */
+  createdAt: number
+  /** epoch seconds: the key signs from then on (until a newer key activates) */
+  activatesAt: number
+}
+
+export interface LoadedKey {
+  kid: string
+  privateKey: KeyObject
+  publicKey: KeyObject
+  jwk: PublicJwk
+  activatesAt: number
+}
+
+export interface KeySet {
+  signer: LoadedKey
+  /** every key a verifier may meet: pending, signing, and retired ones whose tokens may still be live */
+  published: LoadedKey[]
+}
+
+export function thumbprint (jwk: { crv: string, kty: string, x: string, y: string }): string {
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })
+  return createHash('sha256').update(canonical).digest('base64url')
+}
+
+export function generateKeyRecord (activatesAt: number): KeyRecord {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jwk = privateKey.export({ format: 'jwk' }) as unknown as PrivateJwk
+  const kid = thumbprint(jwk)
+  return { kid, privateJwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d, kid }, createdAt: nowSeconds(), activatesAt }
+}
+
+function load (kid: string, privateJwk: PrivateJwk, activatesAt: number): LoadedKey {
+  if (privateJwk.kty !== 'EC' || privateJwk.crv !== 'P-256' || !privateJwk.d) throw new Error(`signing key ${kid} is not a private EC P-256 key`)
+  const privateKey = createPrivateKey({ key: { kty: 'EC', crv: 'P-256', x: privateJwk.x, y: privateJwk.y, d: privateJwk.d }, format: 'jwk' })
+  const publicKey = createPublicKey(privateKey)
+  return { kid, privateKey, publicKey, jwk: { kty: 'EC', crv: 'P-256', x: privateJwk.x, y: privateJwk.y, kid, alg: 'ES256', use: 'sig' }, activatesAt }
+}
+
+/**
+ * Which key signs and which are published at `now`: the newest active key signs; a key stays published
+ * until the key after it has signed for longer than an access token lives (plus clock skew).
+ */
+export function selectKeys (records: KeyRecord[], now: number, accessTokenTtlS: number): { signer: KeyRecord, published: KeyRecord[], retired: KeyRecord[] } {
+  if (records.length === 0) throw new Error('no signing keys')
+  const sorted = [...records].sort((a, b) => a.activatesAt - b.activatesAt || a.kid.localeCompare(b.kid))
+  const active = sorted.filter((r) => r.activatesAt <= now)
+  const signer = active.length > 0 ? active[active.length - 1] : sorted[0]
+  const published: KeyRecord[] = []
+  const retired: KeyRecord[] = []
+  sorted.forEach((r, i) => {
+    const next = sorted[i + 1]
+    const supersededAt = next && next.activatesAt <= now ? next.activatesAt : null
+    if (r === signer || supersededAt === null || now < supersededAt + accessTokenTtlS + CLOCK_SKEW_S) published.push(r)
+    else retired.push(r)
+  })
+  return { signer, published, retired }
+}
+
+// Creates the first key only when none exists, and answers the set: two replicas starting at once agree.
+const ENSURE_KEYS = `
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return redis.call('HGETALL', KEYS[1])
+`
+
+export async function ensureKeyRecords (redis: RedisClient): Promise<KeyRecord[]> {
+  const first = generateKeyRecord(nowSeconds())
+  const flat = await redis.eval(ENSURE_KEYS, 1, keys.signingKeys(), first.kid, JSON.stringify(first)) as string[]
+  const out: KeyRecord[] = []
+  for (let i = 1; i < flat.length; i += 2) out.push(JSON.parse(flat[i]) as KeyRecord)
+  return out
+}
+
+/**
+ * Adds a key that is published now and signs after `activationDelayS`, and removes keys whose tokens
+ * have all expired. Run by the `rotate-keys` command.
+ */
+export async function rotateKeys (redis: RedisClient, opts: { activationDelayS: number, accessTokenTtlS: number }): Promise<{ kid: string, activatesAt: number, previousKid: string, removed: string[] }> {
+  const before = await ensureKeyRecords(redis)
+  const now = nowSeconds()
+  const previous = selectKeys(before, now, opts.accessTokenTtlS).signer
+  const record = generateKeyRecord(now + opts.activationDelayS)
+  await redis.hset(keys.signingKeys(), record.kid, JSON.stringify(record))
+  const { retired } = selectKeys([...before, record], now, opts.accessTokenTtlS)
+  if (retired.length > 0) await redis.hdel(keys.signingKeys(), ...retired.map((r) => r.kid))
+  return { kid: record.kid, activatesAt: record.activatesAt, previousKid: previous.kid, removed: retired.map((r) => r.kid) }
+}
+
+/** Reads a JWK set with private keys; throws naming the problem. */
+export function readKeysFile (path: string): KeyRecord[] {
+  let parsed: { keys?: PrivateJwk[] }
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as { keys?: PrivateJwk[] }
+  } catch (err) {
+    throw new Error(`SIGNING_KEYS_FILE ${path}: ${(err as Error).message}`)
+  }
+  if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`SIGNING_KEYS_FILE ${path}: no "keys" array`)
+  // the first key signs: give it the latest activation, the others earlier ones (published, not signing)
+  return parsed.keys.map((jwk, i) => {
+    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.d) throw new Error(`SIGNING_KEYS_FILE ${path}: key ${i} is not a private EC P-256 key (ES256)`)
+    return { kid: jwk.kid ?? thumbprint(jwk), privateJwk: jwk, createdAt: 0, activatesAt: -i }
+  })
+}
+
+/** The service's view of its keys: read through a short cache, so a rotation reaches every replica. */
+export class KeyRing {
+  private cached: { at: number, set: KeySet } | null = null
+  private loading: Promise<KeySet> | null = null
+  private readonly fileRecords: KeyRecord[] | null
+
+  constructor (private readonly opts: { redis: RedisClient, file: string, cacheS: number, accessTokenTtlS: number }) {
+    this.fileRecords = opts.file ? readKeysFile(opts.file) : null
+  }
+
+  async current (): Promise<KeySet> {
+    const now = Date.now()
+    if (this.cached && now - this.cached.at < this.opts.cacheS * 1000) return this.cached.set
+    this.loading ??= this.load().finally(() => { this.loading = null })
+    const set = await this.loading
+    this.cached = { at: now, set }
+    return set
+  }
+
+  private async load (): Promise<KeySet> {
+    const records = this.fileRecords ?? await ensureKeyRecords(this.opts.redis)
+    const { signer, published } = this.fileRecords
+      ? { signer: records[0], published: records }
+      : selectKeys(records, nowSeconds(), this.opts.accessTokenTtlS)
+    const loaded = published.map((r) => load(r.kid, r.privateJwk, r.activatesAt))
+    return { signer: loaded.find((k) => k.kid === signer.kid) ?? load(signer.kid, signer.privateJwk, signer.activatesAt), published: loaded }
+  }
+
+  async verificationKey (kid: string): Promise<KeyObject | null> {
+    const set = await this.current()
+    return set.published.find((k) => k.kid === kid)?.publicKey ?? null
+  }
+}

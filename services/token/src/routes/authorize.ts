@@ -1,0 +1,89 @@
+/**
+ * The authorization endpoint. Until the client and its redirect URI are known good, every problem is an
+ * error page and never a redirect (an open redirector otherwise); after that, errors go back to the
+ * client's redirect URI with `state` and `iss` (RFC 9207). A valid request waits for sign-in and consent
+ * under a random id; the browser goes to /consent.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { findRedirectUri, type Client } from '@uspl/core'
+import { OAuthError } from '@uspl/errors'
+import { errorPage } from '../lib/html.ts'
+import { authorizationResponseUrl, authorizationScope, CHALLENGE_RE, param, resourceMatches } from '../lib/oauth.ts'
+import type { AuthRequest } from '../lib/codes.ts'
+
+/** A problem the user must see here, because the client cannot be trusted to receive it. */
+class NoRedirectError extends Error {
+  constructor (readonly title: string, message: string, readonly status = 400) { super(message) }
+}
+
+export default async function authorize (app: FastifyInstance): Promise<void> {
+  const { clients, authRequests, config } = app.oauth
+
+  async function findClient (input: unknown): Promise<Client> {
+    const clientId = param(input, 'client_id', 128)
+    if (!clientId) throw new NoRedirectError('Missing client', 'The request does not say which application is asking (client_id is missing).')
+    const client = await clients.get(clientId)
+    if (!client) throw new NoRedirectError('Unknown application', 'This application is not registered here (unknown client_id), or its registration expired. Try connecting again from the application.')
+    if (client.disabledAt !== null) throw new NoRedirectError('Application disabled', 'An operator disabled this application, so it cannot be authorized.', 403)
+    return client
+  }
+
+  function matchRedirectUri (client: Client, input: unknown): string {
+    const given = param(input, 'redirect_uri', 2000)
+    if (!given) {
+      if (client.metadata.redirect_uris.length === 1) return client.metadata.redirect_uris[0]
+      throw new NoRedirectError('Missing redirect URI', 'The request does not say where to return (redirect_uri is missing) and the application registered several.')
+    }
+    if (!findRedirectUri(client.metadata.redirect_uris, given)) throw new NoRedirectError('Redirect URI not registered', 'The address this request would return to is not one the application registered, so this server will not send you there.')
+    return given
+  }
+
+  function validateRequest (client: Client, redirectUri: string, input: unknown): AuthRequest {
+    const responseType = param(input, 'response_type')
+    if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'response_type must be code')
+    const challenge = param(input, 'code_challenge', 128)
+    const method = param(input, 'code_challenge_method')
+    if (!challenge) throw new OAuthError('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256')
+    if (method !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256 (plain is not supported)')
+    if (!CHALLENGE_RE.test(challenge)) throw new OAuthError('invalid_request', 'code_challenge must be the base64url SHA-256 of the verifier (43 characters)')
+    const resource = param(input, 'resource') ?? config.GATEWAY_RESOURCE_URL
+    if (!resourceMatches(config.GATEWAY_RESOURCE_URL, resource)) throw new OAuthError('invalid_target', `resource must be ${config.GATEWAY_RESOURCE_URL}`)
+    return {
+      clientId: client.clientId,
+      redirectUri,
+      state: param(input, 'state', 1024) ?? null,
+      codeChallenge: challenge,
+      scope: authorizationScope(param(input, 'scope', 1024)),
+      resource: config.GATEWAY_RESOURCE_URL,
+      createdAt: Date.now()
+    }
+  }
+
+  async function handler (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const input = request.method === 'POST' ? request.body : request.query
+    let client: Client
+    let redirectUri: string
+    try {
+      client = await findClient(input)
+      redirectUri = matchRedirectUri(client, input)
+    } catch (err) {
+      if (err instanceof NoRedirectError) return errorPage(reply, err.status, err.title, err.message)
+      if (err instanceof OAuthError) return errorPage(reply, 400, 'Invalid request', err.message)
+      throw err
+    }
+    let authRequest: AuthRequest
+    try {
+      authRequest = validateRequest(client, redirectUri, input)
+    } catch (err) {
+      if (!(err instanceof OAuthError)) throw err
+      const state = typeof (input as Record<string, unknown>)?.state === 'string' ? (input as Record<string, string>).state : null
+      return reply.redirect(authorizationResponseUrl(redirectUri, { error: err.error, error_description: err.message, state, iss: config.ISSUER_URL }), 303)
+    }
+    const id = await authRequests.create(authRequest)
+    return reply.redirect(`/consent?request=${encodeURIComponent(id)}`, 303)
+  }
+
+  const options = { config: { public: true, cors: false as const } }
+  app.get('/authorize', options, handler)
+  app.post('/authorize', options, handler)
+}

@@ -1,0 +1,50 @@
+/**
+ * Token revocation (RFC 7009). A refresh token revokes its whole grant; an access token goes onto the
+ * `jti` denylist until it expires. Both go through the shared revocation module, so every gateway replica
+ * hears of it. An unknown token, or one issued to another client, answers 200 and changes nothing
+ * (the answer never tells whether a token exists).
+ */
+import type { FastifyInstance } from 'fastify'
+import { nowSeconds } from '@uspl/core'
+import { OAuthError } from '@uspl/errors'
+import { presentedClientId } from '../lib/client-auth.ts'
+import { readAccessToken } from '../lib/jwt.ts'
+import { param } from '../lib/oauth.ts'
+
+export default async function revoke (app: FastifyInstance): Promise<void> {
+  const { refreshTokens, revoker, keyRing, config } = app.oauth
+
+  async function revokeRefreshToken (token: string, clientId: string | undefined): Promise<boolean> {
+    const record = await refreshTokens.get(token)
+    if (!record) return false
+    if (clientId === undefined || record.clientId === clientId) {
+      await revoker.revokeGrant(record.grantId, { path: 'oauth_revoke', actor: { type: 'client', id: record.clientId } })
+    }
+    return true
+  }
+
+  async function revokeAccessToken (token: string, clientId: string | undefined): Promise<boolean> {
+    const claims = await readAccessToken(keyRing, token, config.ISSUER_URL)
+    if (!claims) return false
+    if (claims.exp <= nowSeconds()) return true
+    if (clientId === undefined || claims.client_id === clientId) {
+      await revoker.revokeAccessToken({ jti: claims.jti, exp: claims.exp, grantId: claims.grant_id, clientId: claims.client_id, userId: claims.sub }, { path: 'oauth_revoke', actor: { type: 'client', id: claims.client_id } })
+    }
+    return true
+  }
+
+  app.post('/revoke', { config: { public: true } }, async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    const body = request.body ?? {}
+    // step: parameters (a public client names itself; holding the token is what proves the right to revoke it)
+    const token = param(body, 'token', 4096)
+    if (!token) throw new OAuthError('invalid_request', 'token is required')
+    const hint = param(body, 'token_type_hint')
+    if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') throw new OAuthError('unsupported_token_type', `token_type_hint ${hint} is not supported`)
+    const clientId = presentedClientId(request, body, false)
+    // step: revoke what the token is (the hint only orders the lookups)
+    const order = hint === 'access_token' ? [revokeAccessToken, revokeRefreshToken] : [revokeRefreshToken, revokeAccessToken]
+    for (const attempt of order) if (await attempt(token, clientId)) break
+    return reply.code(200).send()
+  })
+}
