@@ -83,7 +83,8 @@ export function classify (err: unknown): AuthFailure {
     case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED': return invalid('expired', 'the token has expired')
     case 'FAST_JWT_INACTIVE': return invalid('not_yet_valid', 'the token is not valid yet')
     case 'FST_JWT_BAD_REQUEST': return new AuthFailure('malformed_header', 400, 'invalid_request', 'the Authorization header must be "Bearer <token>"')
-    case 'FAST_JWT_MALFORMED': case 'FAST_JWT_INVALID_TYPE': case 'FAST_JWT_INVALID_PAYLOAD':
+    case 'FAST_JWT_INVALID_TYPE': return invalid('bad_type', 'the token is not an access token (typ at+jwt)')
+    case 'FAST_JWT_MALFORMED': case 'FAST_JWT_INVALID_PAYLOAD':
       return invalid('malformed_token', 'the token is not a well-formed JWT')
     case 'FAST_JWT_INVALID_ALGORITHM': case 'FST_JWT_AUTHORIZATION_TOKEN_UNSIGNED': case 'FAST_JWT_MISSING_SIGNATURE':
       return invalid('bad_algorithm', 'only ES256 tokens are accepted')
