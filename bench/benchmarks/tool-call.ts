@@ -1,0 +1,109 @@
+/**
+ * 1. Authenticated tool call: throughput and latency of `tools/call` on the real gateway (JWT verified
+ * against the JWKS, denylist MGET, session lookup, role read) against the same tool on a bare MCP SDK
+ * server without authentication, same client load, same run, alternating rounds. Target: gateway
+ * throughput >= 0.85 of the bare server's.
+ */
+import { LocalIssuer } from '../lib/jwt.ts'
+import { McpSession, requestPool, toolFailed } from '../lib/mcp.ts'
+import { closedLoop, type LoadResult } from '../lib/load.ts'
+import { seedWorkspace, seedGrants } from '../lib/seed.ts'
+import { ProcessGroup, gatewayOptions, bareOptions, RESOURCE, type ServerProcess } from '../lib/services.ts'
+import { TOOL, toolArgs } from '../lib/tool.ts'
+import { profileDuring, shouldProfile } from '../lib/profiling.ts'
+import { ratio, round } from '../lib/stats.ts'
+import type { Benchmark, CpuTimeLike } from './common.ts'
+
+const SIZES = {
+  tiny: { connections: 8, durationMs: 1500, warmupMs: 500, rounds: 1, profileMs: 1000 },
+  full: { connections: 32, durationMs: 10000, warmupMs: 2000, rounds: 2, profileMs: 5000 }
+}
+
+interface Side { load: LoadResult & { clientCpuPct: number }, serverCpuUsPerCall: number, serverCpuPct: number }
+
+export const toolCall: Benchmark = {
+  name: 'tool-call',
+  title: '1. Authenticated tool call',
+  async run (ctx, result) {
+    const s = SIZES[ctx.size]
+    const group = new ProcessGroup()
+    const issuer = new LocalIssuer(RESOURCE)
+    try {
+      const ws = await seedWorkspace(ctx.bench.redis)
+      const grants = await seedGrants(ctx.bench.redis, ctx.prefix, ws.userId, s.connections, { resource: RESOURCE })
+      await issuer.start()
+      const tokens = grants.map((g) => issuer.mint({ sub: g.userId, clientId: g.clientId, grantId: g.grantId }))
+      const [gateway, bare] = await Promise.all([group.start(gatewayOptions(ctx, issuer.url)), group.start(bareOptions(ctx))])
+      const args = toolArgs(ws.workspaceId, ws.recordingId)
+
+      const measure = async (server: ServerProcess, auth: boolean, durationMs: number, warmupMs: number): Promise<Side> => {
+        const pool = requestPool(server.url, s.connections)
+        try {
+          const sessions = await Promise.all(Array.from({ length: s.connections }, (_, i) => new McpSession(pool, '/mcp', auth ? tokens[i] : undefined).open()))
+          const probe = await sessions[0].callTool(TOOL.name, args)
+          if (toolFailed(probe)) throw new Error(`${server.name}: ${TOOL.name} failed: HTTP ${probe.status} ${probe.text.slice(0, 400)}`)
+          let cpu0: CpuTimeLike = { user: 0, system: 0 }
+          let cpu1: CpuTimeLike = { user: 0, system: 0 }
+          const load = await closedLoop({
+            connections: s.connections,
+            durationMs,
+            warmupMs,
+            op: async (i) => {
+              const r = await sessions[i].callTool(TOOL.name, args)
+              return toolFailed(r) ? `http ${r.status}${r.message?.result?.isError === true ? ' isError' : ''}` : true
+            },
+            onStart: async () => { cpu0 = await server.cpu() },
+            onEnd: async () => { cpu1 = await server.cpu() }
+          })
+          const cpuUs = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+          await Promise.all(sessions.map((x) => x.close().catch(() => 0)))
+          return { load, serverCpuUsPerCall: round(cpuUs / Math.max(1, load.ok)), serverCpuPct: round((cpuUs / 1000 / durationMs) * 100) }
+        } finally {
+          await pool.close()
+        }
+      }
+
+      const rounds: Array<{ bare: Side, gateway: Side }> = []
+      for (let r = 0; r < s.rounds; r++) {
+        ctx.log(`round ${r + 1}/${s.rounds}: bare`)
+        const b = await measure(bare, false, s.durationMs, s.warmupMs)
+        ctx.log(`round ${r + 1}/${s.rounds}: gateway`)
+        const g = await measure(gateway, true, s.durationMs, s.warmupMs)
+        ctx.log(`round ${r + 1}: bare ${b.load.rps}/s, gateway ${g.load.rps}/s`)
+        rounds.push({ bare: b, gateway: g })
+      }
+      const mean = (f: (x: { bare: Side, gateway: Side }) => number): number => round(rounds.reduce((a, x) => a + f(x), 0) / rounds.length, 3)
+      const gRps = mean((x) => x.gateway.load.rps)
+      const bRps = mean((x) => x.bare.load.rps)
+      const tput = ratio(gRps, bRps)
+      const gP50 = mean((x) => x.gateway.load.latency.p50)
+      const bP50 = mean((x) => x.bare.load.latency.p50)
+      const gP99 = mean((x) => x.gateway.load.latency.p99)
+      const bP99 = mean((x) => x.bare.load.latency.p99)
+      const gCpu = mean((x) => x.gateway.serverCpuUsPerCall)
+      const bCpu = mean((x) => x.bare.serverCpuUsPerCall)
+      result.metrics.push(
+        { name: 'throughput (tools/call per s)', value: gRps, baseline: bRps, ratio: tput, unit: '/s', note: `gateway / bare; ${s.connections} keep-alive connections, ${s.durationMs / 1000} s × ${s.rounds} round(s) each` },
+        { name: 'latency p50', value: gP50, baseline: bP50, ratio: ratio(gP50, bP50), unit: 'ms', note: 'gateway / bare' },
+        { name: 'latency p99', value: gP99, baseline: bP99, ratio: ratio(gP99, bP99), unit: 'ms', note: 'gateway / bare' },
+        { name: 'server CPU per call', value: gCpu, baseline: bCpu, ratio: ratio(gCpu, bCpu), unit: 'µs', note: 'user+system CPU time of the server process in the window / calls' },
+        { name: 'server CPU use', value: mean((x) => x.gateway.serverCpuPct), baseline: mean((x) => x.bare.serverCpuPct), unit: '%', note: '100 % = one core saturated' },
+        { name: 'load generator CPU use', value: mean((x) => x.gateway.load.clientCpuPct), baseline: mean((x) => x.bare.load.clientCpuPct), unit: '%', note: 'the client process (separate from the servers)' }
+      )
+      result.targets.push({ name: 'throughput ratio gateway/bare', target: '>= 0.85', value: tput, unit: '', met: tput >= 0.85 })
+      const errors = rounds.flatMap((x) => [x.bare, x.gateway]).reduce((a, x) => a + (x.load.requests - x.load.ok), 0)
+      if (errors > 0) result.notes.push(`${errors} calls failed during the measured windows: ${JSON.stringify(rounds.map((x) => ({ bare: x.bare.load.outcomes, gateway: x.gateway.load.outcomes })))}`)
+      result.notes.push(`The tool is \`${TOOL.name}\` (one recording read); the bare server runs the same repository read with no authentication (node:http + McpServer + StreamableHTTPServerTransport, one per session). Servers and load generator are separate processes; ${s.rounds} alternating round(s). Tokens are ES256 JWTs from a local issuer whose JWKS the gateway fetched ${issuer.fetches} time(s).`)
+      result.details = { size: s, rounds, jwksFetches: issuer.fetches }
+
+      if (shouldProfile(ctx, result)) {
+        ctx.log('profiling the gateway and the bare server under the same load')
+        await profileDuring(ctx, result, [gateway], `${s.connections} connections of tools/call for ${s.profileMs / 1000} s`, () => measure(gateway, true, s.profileMs, 300))
+        await profileDuring(ctx, result, [bare], `the baseline under the same load, for comparison`, () => measure(bare, false, s.profileMs, 300))
+      }
+    } finally {
+      await group.stopAll()
+      await issuer.stop()
+    }
+  }
+}

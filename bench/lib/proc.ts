@@ -1,0 +1,151 @@
+/**
+ * Server processes for the benchmarks: each service runs from its real entry (services/<name>/src/server.ts)
+ * in its own Node process, with the agent preloaded so the harness can read its memory, CPU time and CPU
+ * profile over IPC. Processes listen on a free port (PORT=0) and report it; readiness is /health/ready.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { request } from 'undici'
+import type { ProfileSummary } from './profile.ts'
+
+export const ROOT = join(import.meta.dirname, '..', '..')
+const AGENT = join(import.meta.dirname, 'agent.ts')
+
+export interface StartOptions {
+  /** a label for errors and logs */
+  name: string
+  /** the entry module, absolute */
+  entry: string
+  env: Record<string, string>
+  /** expose gc() for memory readings */
+  exposeGc?: boolean
+  /** wait for this path to answer 200 before resolving (default /health/ready; null: only listening) */
+  readyPath?: string | null
+  startTimeoutMs?: number
+}
+
+export interface CpuTime { user: number, system: number }
+export interface MemoryReading { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }
+
+export class ServerProcess {
+  private nextId = 1
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  private output = ''
+  readonly exited: Promise<number | null>
+  port = 0
+
+  private constructor (readonly name: string, readonly child: ChildProcess) {
+    const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-8000) }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+    child.on('message', (msg: { type: string, id?: number, result?: unknown, error?: string, port?: number }) => {
+      if (msg.type === 'reply' && msg.id !== undefined) {
+        const p = this.pending.get(msg.id)
+        this.pending.delete(msg.id)
+        if (msg.error !== undefined) p?.reject(new Error(`${name}: ${msg.error}`))
+        else p?.resolve(msg.result)
+      }
+    })
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code) => {
+        for (const p of this.pending.values()) p.reject(new Error(`${name} exited (${code})`))
+        this.pending.clear()
+        resolve(code)
+      })
+    })
+  }
+
+  get url (): string { return `http://127.0.0.1:${this.port}` }
+  get pid (): number { return this.child.pid ?? 0 }
+  /** the last lines the process printed, for error messages */
+  get tail (): string { return this.output.trim().split('\n').slice(-15).join('\n') }
+
+  static async start (opts: StartOptions): Promise<ServerProcess> {
+    const execArgv = ['--import', 'tsx', '--import', AGENT]
+    if (opts.exposeGc) execArgv.push('--expose-gc')
+    const child = fork(opts.entry, [], {
+      cwd: ROOT,
+      execArgv,
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc']
+    })
+    const proc = new ServerProcess(opts.name, child)
+    const timeoutMs = opts.startTimeoutMs ?? 30000
+    const listening = new Promise<number>((resolve, reject) => {
+      const onMessage = (msg: { type: string, port?: number }): void => {
+        if (msg.type === 'listening' && msg.port) { child.off('message', onMessage); resolve(msg.port) }
+      }
+      child.on('message', onMessage)
+      void proc.exited.then((code) => reject(new Error(`${opts.name} exited (${code}) before listening:\n${proc.tail}`)))
+    })
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${opts.name} did not start within ${timeoutMs} ms:\n${proc.tail}`)), timeoutMs)
+    })
+    try {
+      proc.port = await Promise.race([listening, timeout])
+      const readyPath = opts.readyPath === undefined ? '/health/ready' : opts.readyPath
+      if (readyPath) await Promise.race([proc.waitFor(readyPath), timeout])
+    } catch (err) {
+      child.kill('SIGKILL')
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    return proc
+  }
+
+  /** Polls `path` until it answers 200 (readiness is state observed over HTTP: there is no event to wait on). */
+  private async waitFor (path: string): Promise<void> {
+    for (;;) {
+      if (this.child.exitCode !== null) throw new Error(`${this.name} exited:\n${this.tail}`)
+      try {
+        const res = await request(`${this.url}${path}`)
+        await res.body.dump()
+        if (res.statusCode === 200) return
+      } catch { /* not yet */ }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  call<T> (cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.nextId++
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.child.send({ type: 'request', id, cmd, args })
+    })
+  }
+
+  /** process.memoryUsage() after two full GCs (needs exposeGc) */
+  memory (): Promise<MemoryReading> { return this.call('mem') }
+  cpu (): Promise<CpuTime> { return this.call('cpu') }
+  startProfile (): Promise<void> { return this.call('profile-start') }
+  stopProfile (file: string): Promise<ProfileSummary> { return this.call('profile-stop', { file, root: ROOT }) }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.child.kill('SIGTERM')
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
+    await once(this.child, 'exit').catch(() => {})
+    clearTimeout(timer)
+  }
+}
+
+/** Runs `fn` with the processes, stopping every one of them afterwards whatever happens. */
+export class ProcessGroup {
+  private readonly procs: ServerProcess[] = []
+  async start (opts: StartOptions): Promise<ServerProcess> {
+    const p = await ServerProcess.start(opts)
+    this.procs.push(p)
+    return p
+  }
+
+  async stopAll (): Promise<void> {
+    await Promise.all(this.procs.splice(0).map((p) => p.stop()))
+  }
+}
+
+export function serviceEntry (service: 'gateway' | 'token' | 'registration' | 'connections'): string {
+  return join(ROOT, 'services', service, 'src', 'server.ts')
+}

@@ -1,0 +1,92 @@
+/**
+ * `npm run bench [-- --size tiny|full] [--only name[,name]] [--profile missed|always|never] [--out dir]`
+ *
+ * Runs the benchmarks against real service processes on one Redis (REDIS_URL, default 127.0.0.1:6379),
+ * under a key prefix of their own that is deleted afterwards, and writes <out>/<timestamp>.json and
+ * <out>/latest.md (default out: bench/results). Exit code 1 when a benchmark could not run (a missed
+ * target is a result, not a failure).
+ */
+import { cpus, totalmem, platform } from 'node:os'
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { BenchRedis } from './lib/seed.ts'
+import { writeResults, type RunResult } from './lib/report.ts'
+import type { Benchmark, BenchResult, ProfileMode, RunContext, Size } from './lib/types.ts'
+import { toolCall } from './benchmarks/tool-call.ts'
+import { revocation } from './benchmarks/revocation.ts'
+import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
+import { sessionCost } from './benchmarks/session-cost.ts'
+import { registrationFlood } from './benchmarks/registration-flood.ts'
+
+export const BENCHMARKS: Benchmark[] = [toolCall, revocation, tokenEndpoint, sessionCost, registrationFlood]
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: 'full' },
+    only: { type: 'string', multiple: true },
+    profile: { type: 'string', default: 'missed' },
+    out: { type: 'string', default: join(import.meta.dirname, 'results') },
+    prefix: { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }
+})
+
+if (values.help) {
+  process.stdout.write(`usage: npm run bench -- [--size tiny|full] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--profile missed|always|never] [--out dir] [--prefix bench:x:]\n`)
+  process.exit(0)
+}
+const size = values.size as Size
+if (size !== 'tiny' && size !== 'full') throw new Error(`--size must be tiny or full, not ${values.size}`)
+const profile = values.profile as ProfileMode
+if (!['missed', 'always', 'never'].includes(profile)) throw new Error(`--profile must be missed, always or never, not ${values.profile}`)
+const only = (values.only ?? []).flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean)
+for (const o of only) if (!BENCHMARKS.some((b) => b.name === o)) throw new Error(`unknown benchmark ${o}: one of ${BENCHMARKS.map((b) => b.name).join(', ')}`)
+const selected = only.length ? BENCHMARKS.filter((b) => only.includes(b.name)) : BENCHMARKS
+
+const startedAt = new Date()
+const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
+const outDir = values.out
+const profilesDir = join(outDir, 'profiles')
+mkdirSync(profilesDir, { recursive: true })
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
+
+const results: BenchResult[] = []
+let redisVersion = ''
+for (const b of selected) {
+  // a fresh prefix per benchmark: nothing one leaves behind can skew the next
+  const bench = await BenchRedis.open(redisUrl, values.prefix ? `${values.prefix}${b.name}:` : undefined)
+  if (!redisVersion) redisVersion = /redis_version:(\S+)/.exec(await bench.redis.info('server'))?.[1] ?? '?'
+  const ctx: RunContext = { size, profile, bench, redisUrl, prefix: bench.prefix, profilesDir, stamp, log: (m) => log(`${b.name}: ${m}`) }
+  const result: BenchResult = { name: b.name, title: b.title, status: 'ok', durationS: 0, metrics: [], targets: [], profiles: [], notes: [], details: {} }
+  const t0 = performance.now()
+  log(`${b.name} (${size}) …`)
+  try {
+    await b.run(ctx, result)
+  } catch (err) {
+    result.status = 'error'
+    result.error = (err as Error).stack ?? String(err)
+    log(`${b.name} failed: ${(err as Error).message}`)
+  } finally {
+    await bench.close().catch((err: Error) => log(`cleanup of ${bench.prefix} failed: ${err.message}`))
+  }
+  result.durationS = Math.round((performance.now() - t0) / 100) / 10
+  for (const t of result.targets) log(`${b.name}: ${t.name} ${t.target}: ${t.value} ${t.unit} → ${t.met ? 'met' : 'MISSED'}`)
+  log(`${b.name} done in ${result.durationS} s`)
+  results.push(result)
+}
+
+const run: RunResult = {
+  schema: 'uspl-bench/1',
+  startedAt: startedAt.toISOString(),
+  finishedAt: new Date().toISOString(),
+  size,
+  command: `npm run bench -- --size ${size}${only.length ? ` --only ${only.join(',')}` : ''}`,
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: platform(), redis: redisVersion },
+  benchmarks: results
+}
+const files = writeResults(outDir, stamp, run)
+log(`wrote ${files.json} and ${files.md}`)
+process.exit(results.some((r) => r.status === 'error') ? 1 : 0)
