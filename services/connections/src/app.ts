@@ -47,6 +47,9 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   })
   app.register(swaggerUi, { routePrefix: '/docs' })
   app.register(domain, { config })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`, 404).toJSON())
+  })
 
   // everything behind authentication: each route names who may call it (config.auth)
   app.register(async (scope) => {

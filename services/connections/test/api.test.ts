@@ -274,6 +274,13 @@ t.test('the API is documented as OpenAPI at /docs', async (t) => {
   t.equal((await f.app.inject('/docs')).statusCode < 400, true, 'the UI answers')
 })
 
+t.test('unknown routes answer in the same error shape', async (t) => {
+  const f = await setup(t)
+  const res = await f.app.inject('/v1/nothing-here')
+  t.equal(res.statusCode, 404)
+  t.equal(res.json().error.code, 'not_found')
+})
+
 t.test('config: webhooks need a secret', async (t) => {
   t.throws(() => loadConfig({ WEBHOOK_URLS: 'https://hooks.example/a' }), /WEBHOOK_SECRET/)
   t.throws(() => loadConfig({ WEBHOOK_URLS: 'not a url' }), /WEBHOOK_URLS/)

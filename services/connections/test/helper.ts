@@ -8,7 +8,7 @@ import {
 import { build } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 
-interface T { teardown: (fn: () => unknown) => void }
+export interface Teardown { teardown: (fn: () => unknown) => void }
 
 export const CONNECTIONS_URL = 'http://connections.test'
 export const ORIGIN = CONNECTIONS_URL
@@ -24,7 +24,7 @@ export interface Fixture {
   operatorKey: () => Promise<string>
 }
 
-export async function setup (t: T, env: Record<string, string> = {}, r?: TestRedis): Promise<Fixture> {
+export async function setup (t: Teardown, env: Record<string, string> = {}, r?: TestRedis): Promise<Fixture> {
   r ??= await testRedis(t)
   const config = loadConfig(testEnv(r, { WORKER_ENABLED: 'false', CONNECTIONS_URL, ISSUER_URL: 'http://issuer.test', ...env }))
   const app = await build(config, { logger: false })

@@ -9,7 +9,7 @@ import {
   keys, nowSeconds, SIGNATURE_HEADER, EVENT_ID_HEADER,
   type RevocationWorker, type FollowupResult, type AuditRecord, type Webhook
 } from '@uspl/core'
-import { setup, bearer } from './helper.ts'
+import { setup, bearer, type Teardown } from './helper.ts'
 
 const SECRET = 'whsec-test-0123456789abcdef'
 const quiet = { info () {}, warn () {}, error () {} }
@@ -41,7 +41,7 @@ function jobLog (worker: RevocationWorker): {
 interface Received { body: string, headers: Record<string, string | string[] | undefined> }
 
 /** A webhook receiver on loopback; `answer` decides each response (status), in order of arrival. */
-async function receiver (t: Parameters<Parameters<typeof t.test>[1]>[0], answer: (n: number) => Promise<number> | number = () => 204): Promise<{ url: string, got: Received[], next: (n: number) => Promise<Received> }> {
+async function receiver (t: Teardown, answer: (n: number) => Promise<number> | number = () => 204): Promise<{ url: string, got: Received[], next: (n: number) => Promise<Received> }> {
   const app: FastifyInstance = Fastify()
   const got: Received[] = []
   const waiters: Array<() => void> = []
@@ -62,7 +62,7 @@ async function receiver (t: Parameters<Parameters<typeof t.test>[1]>[0], answer:
   }
 }
 
-async function fixture (t: Parameters<Parameters<typeof t.test>[1]>[0], r: TestRedis, webhooks: Webhook[], withQueue = true): Promise<{ revoker: Revoker, grant: (user?: string) => Promise<string>, start: () => RevocationWorker }> {
+async function fixture (t: Teardown, r: TestRedis, webhooks: Webhook[], withQueue = true): Promise<{ revoker: Revoker, grant: (user?: string) => Promise<string>, start: () => RevocationWorker }> {
   const queue = withQueue ? createFollowupQueue(r.url, r.prefix) : undefined
   if (queue) t.teardown(() => queue.close())
   const revoker = new Revoker({ redis: r.redis, prefix: r.prefix, accessTokenTtlS: 900, queue, log: quiet })

@@ -1,0 +1,144 @@
+// The Connected Apps page in a real browser (Debian's chromium through playwright-core): the list, the
+// actions menu by keyboard, the typed confirmation, the row going away and the grant revoked in Redis, and
+// a phone-sized screen without horizontal scrolling. The browser reaches nothing but this app.
+import t from 'tap'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { freePort } from '@uspl/testing'
+import { SESSION_COOKIE, keys } from '@uspl/core'
+import { setup, type Fixture, type Teardown } from './helper.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+
+async function start (t: Teardown): Promise<{ f: Fixture, base: string, browser: Browser }> {
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const f = await setup(t, { CONNECTIONS_URL: base })
+  await f.app.listen({ port, host: '127.0.0.1' })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
+  t.teardown(() => browser.close())
+  return { f, base, browser }
+}
+
+/** A context signed in as the user, that can reach only `base` (other requests are aborted). */
+async function signedIn (browser: Browser, base: string, sid: string, viewport = { width: 1024, height: 768 }): Promise<{ context: BrowserContext, page: Page, cspErrors: string[] }> {
+  const context = await browser.newContext({ viewport })
+  await context.route('**/*', (route) => route.request().url().startsWith(base + '/') ? route.continue() : route.abort())
+  await context.addCookies([{ name: SESSION_COOKIE, value: sid, url: base, httpOnly: true, sameSite: 'Lax' }])
+  const page = await context.newPage()
+  const cspErrors: string[] = []
+  page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspErrors.push(msg.text()) })
+  page.on('pageerror', (err) => { cspErrors.push(`page error: ${err.message}`) })
+  return { context, page, cspErrors }
+}
+
+t.test('a signed-in user revokes an app with the keyboard', async (t) => {
+  const { f, base, browser } = await start(t)
+  const [ann, bob] = [await f.user('Ann'), await f.user('Bob')]
+  const claude = await f.client('Claude', { logo_uri: 'https://logo.example/claude.png' })
+  const cursor = await f.client('Cursor')
+  const annClaude = await f.grant(ann, claude, { refreshTokens: 1 })
+  const annCursor = await f.grant(ann, cursor)
+  const bobCursor = await f.grant(bob, cursor)
+  const s = await f.signIn(ann)
+  const { page, cspErrors } = await signedIn(browser, base, s.sid)
+
+  const res = await page.goto(`${base}/connections`)
+  t.equal(res?.status(), 200)
+  t.match(res?.headers()['content-security-policy'], /frame-ancestors 'none'/)
+  const rows = page.locator('li.app')
+  t.equal(await rows.count(), 2, "Ann's two apps, not Bob's")
+  t.same(await page.locator('li.app .name').allTextContents(), ['Cursor', 'Claude'], 'newest first')
+  t.match(await rows.nth(1).textContent(), /recordings:read[\s\S]*Authorized/)
+  t.equal(await page.locator(`[data-grant-id="${bobCursor.id}"]`).count(), 0)
+  t.equal(await rows.nth(0).locator('.initial').textContent(), 'C', 'an app without a logo shows its initial')
+  await rows.nth(1).locator('.logo img.broken').waitFor({ state: 'attached' })
+  t.ok(await rows.nth(1).locator('.initial').isVisible(), 'a logo that cannot load falls back to the initial')
+
+  // the menu button, by keyboard
+  const button = page.getByRole('button', { name: 'Actions for Claude' })
+  t.equal(await button.getAttribute('aria-haspopup'), 'menu')
+  t.equal(await button.getAttribute('aria-expanded'), 'false')
+  await button.focus()
+  await page.keyboard.press('Enter')
+  t.equal(await button.getAttribute('aria-expanded'), 'true', 'Enter opens the menu')
+  const item = page.getByRole('menuitem', { name: 'Revoke access' })
+  t.ok(await item.isVisible())
+  t.ok(await item.evaluate((el) => el === document.activeElement), 'focus on the first item')
+  await page.keyboard.press('Escape')
+  t.equal(await button.getAttribute('aria-expanded'), 'false', 'Escape closes it')
+  t.ok(await button.evaluate((el) => el === document.activeElement), 'and gives focus back to the button')
+  await page.keyboard.press(' ')
+  t.equal(await button.getAttribute('aria-expanded'), 'true', 'Space opens it')
+  await page.keyboard.press('Escape')
+  await page.keyboard.press('ArrowDown')
+  t.equal(await button.getAttribute('aria-expanded'), 'true', 'ArrowDown opens it')
+  await page.keyboard.press('ArrowUp')
+  t.ok(await item.evaluate((el) => el === document.activeElement), 'arrow keys move within the menu')
+  await page.keyboard.press('Enter')
+
+  // the dialog: a wrong name keeps the button disabled
+  const dialog = page.getByRole('dialog')
+  await dialog.waitFor({ state: 'visible' })
+  t.match(await dialog.textContent(), /Revoke access for Claude\?/)
+  const input = page.getByLabel('Type Claude to confirm')
+  t.ok(await input.evaluate((el) => el === document.activeElement), 'focus in the confirmation field')
+  const confirm = dialog.getByRole('button', { name: 'Revoke access' })
+  await page.keyboard.type('claude')
+  t.ok(await confirm.isDisabled(), 'wrong case: disabled')
+  await input.fill('Claud')
+  t.ok(await confirm.isDisabled(), 'a prefix: disabled')
+  await page.keyboard.press('Enter')
+  t.ok(await dialog.isVisible(), 'Enter with a wrong name does nothing')
+  t.equal(await f.r.redis.hexists(keys.grant(annClaude.id), 'revoked_at'), 0, 'nothing revoked')
+  await input.fill('')
+  await page.keyboard.type('Claude')
+  t.ok(await confirm.isEnabled(), 'the exact name enables it')
+  await page.keyboard.press('Enter')
+
+  await page.locator(`[data-grant-id="${annClaude.id}"]`).waitFor({ state: 'detached' })
+  t.equal(await rows.count(), 1, 'the row is gone')
+  t.match(await page.getByRole('status').textContent(), /Claude no longer has access/)
+  t.notOk(await dialog.isVisible(), 'the dialog closed')
+  t.ok(await f.r.redis.hget(keys.grant(annClaude.id), 'revoked_at'), 'the grant is revoked in Redis')
+  t.ok(await f.r.redis.get(keys.denyGrant(annClaude.id)), 'and denied')
+  t.equal(await f.r.redis.exists(keys.refreshToken(`rthash-${annClaude.id}-0`)), 0, 'its refresh token deleted')
+  t.equal(await f.r.redis.hexists(keys.grant(annCursor.id), 'revoked_at'), 0, 'the other app is untouched')
+  const [[, fields]] = await f.r.redis.xrange(keys.revocationStream(), '-', '+') as Array<[string, string[]]>
+  t.match(JSON.parse(fields[1]), { path: 'connections_user', actorType: 'user', actorId: ann.id })
+
+  // the last app, by mouse; then the empty state
+  await page.getByRole('button', { name: 'Actions for Cursor' }).click()
+  await page.getByRole('menuitem', { name: 'Revoke access' }).click()
+  await page.getByLabel('Type Cursor to confirm').fill('Cursor')
+  await dialog.getByRole('button', { name: 'Revoke access' }).click()
+  await page.locator(`[data-grant-id="${annCursor.id}"]`).waitFor({ state: 'detached' })
+  t.ok(await page.getByText('No apps are connected to your account.').isVisible(), 'the empty state')
+  t.ok(await f.r.redis.hget(keys.grant(annCursor.id), 'revoked_at'))
+  t.equal(await f.r.redis.hexists(keys.grant(bobCursor.id), 'revoked_at'), 0, "Bob's grant of the same app stays")
+  t.same(cspErrors, [], 'no CSP violations or script errors')
+})
+
+t.test('the page fits a 375×667 phone screen', async (t) => {
+  const { f, base, browser } = await start(t)
+  const ann = await f.user('Ann')
+  await f.grant(ann, await f.client('A remarkably long application name that keeps going and going', { logo_uri: 'https://logo.example/a.png' }))
+  await f.grant(ann, await f.client('Claude', { redirect_uris: ['https://a-very-long-subdomain-name.for-a-redirect-host.example/oauth/callback'] }))
+  const s = await f.signIn(ann)
+  const { page, cspErrors } = await signedIn(browser, base, s.sid, { width: 375, height: 667 })
+  await page.goto(`${base}/connections`)
+  const overflow = (): Promise<{ scroll: number, client: number }> => page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
+  let o = await overflow()
+  t.ok(o.scroll <= o.client, `no horizontal scroll (${o.scroll} <= ${o.client})`)
+
+  await page.getByRole('button', { name: 'Actions for Claude' }).click()
+  o = await overflow()
+  t.ok(o.scroll <= o.client, 'not with the menu open either')
+  const menu = await page.getByRole('menu').boundingBox()
+  t.ok(menu && menu.x >= 0 && menu.x + menu.width <= 375, 'the menu is on screen')
+  await page.getByRole('menuitem', { name: 'Revoke access' }).click()
+  const dialog = await page.getByRole('dialog').boundingBox()
+  t.ok(dialog && dialog.x >= 0 && dialog.x + dialog.width <= 375, 'the dialog is on screen')
+  const target = await page.locator('#confirm-button').boundingBox()
+  t.ok(target && target.height >= 44, 'touch-sized buttons')
+  t.same(cspErrors, [])
+})
