@@ -132,6 +132,12 @@ export function mcpHeaders (token: string, sessionId?: string): Record<string, s
   return h
 }
 
+/** Headers of a request without a body (GET, DELETE). */
+export function bodylessHeaders (token: string, sessionId?: string): Record<string, string> {
+  const { 'content-type': _, ...rest } = mcpHeaders(token, sessionId)
+  return rest
+}
+
 export function initializeBody (protocolVersion = PROTOCOL): string {
   return JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '1.0.0' } } })
 }
@@ -163,7 +169,7 @@ export interface OpenStream {
 export async function openStream (t: Teardown, gateway: Gateway, token: string, sessionId: string): Promise<OpenStream> {
   const controller = new AbortController()
   t.teardown(() => controller.abort())
-  const res = await fetch(gateway.mcpUrl, { method: 'GET', headers: { ...mcpHeaders(token, sessionId), accept: 'text/event-stream' }, signal: controller.signal })
+  const res = await fetch(gateway.mcpUrl, { method: 'GET', headers: { ...bodylessHeaders(token, sessionId), accept: 'text/event-stream' }, signal: controller.signal })
   const ended = (async () => {
     try {
       const reader = res.body!.getReader()
