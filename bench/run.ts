@@ -6,7 +6,7 @@
  * <out>/latest.md (default out: bench/results). Exit code 1 when a benchmark could not run (a missed
  * target is a result, not a failure).
  */
-import { cpus, totalmem, platform } from 'node:os'
+import { cpus, totalmem, platform, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
@@ -46,6 +46,7 @@ for (const o of only) if (!BENCHMARKS.some((b) => b.name === o)) throw new Error
 const selected = only.length ? BENCHMARKS.filter((b) => only.includes(b.name)) : BENCHMARKS
 
 const startedAt = new Date()
+const loadStart = loadavg()
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
 const outDir = values.out
 const profilesDir = join(outDir, 'profiles')
@@ -84,7 +85,7 @@ const run: RunResult = {
   finishedAt: new Date().toISOString(),
   size,
   command: `npm run bench -- --size ${size}${only.length ? ` --only ${only.join(',')}` : ''}`,
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: platform(), redis: redisVersion },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: platform(), redis: redisVersion, loadAverage: { start: loadStart, end: loadavg() } },
   benchmarks: results
 }
 const files = writeResults(outDir, stamp, run)

@@ -15,7 +15,7 @@ import { ratio, round } from '../lib/stats.ts'
 import type { Benchmark, CpuTimeLike } from './common.ts'
 
 const SIZES = {
-  tiny: { connections: 8, durationMs: 1500, warmupMs: 500, rounds: 1, profileMs: 1000 },
+  tiny: { connections: 8, durationMs: 1000, warmupMs: 300, rounds: 1, profileMs: 500 },
   full: { connections: 32, durationMs: 10000, warmupMs: 2000, rounds: 2, profileMs: 5000 }
 }
 

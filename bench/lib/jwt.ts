@@ -52,7 +52,7 @@ export class LocalIssuer {
     if (!address || typeof address === 'string') throw new Error('no address')
     this.url = `http://127.0.0.1:${address.port}`
     const pem = this.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-    this.sign = createSigner({ key: pem, algorithm: 'ES256', kid: this.kid, header: { typ: 'at+jwt' } })
+    this.sign = createSigner({ key: pem, algorithm: 'ES256', kid: this.kid, header: { alg: 'ES256', typ: 'at+jwt' } })
     return this.url
   }
 

@@ -83,14 +83,17 @@ export async function closedLoop (opts: ClosedLoopOptions): Promise<LoadResult &
   }
 }
 
-export async function openLoop (opts: { ratePerS: number, durationMs: number, op: Op }): Promise<LoadResult> {
+/** With `until`, the schedule runs until that promise settles (durationMs is then ignored). */
+export async function openLoop (opts: { ratePerS: number, durationMs: number, op: Op, until?: Promise<unknown> }): Promise<LoadResult> {
   const latencies: number[] = []
   const outcomes = new Counter()
-  const total = Math.max(1, Math.round((opts.ratePerS * opts.durationMs) / 1000))
+  let done = false
+  void opts.until?.finally(() => { done = true })
+  const total = opts.until ? Infinity : Math.max(1, Math.round((opts.ratePerS * opts.durationMs) / 1000))
   const interval = 1000 / opts.ratePerS
   const start = performance.now()
   const inflight: Array<Promise<void>> = []
-  for (let i = 0; i < total; i++) {
+  for (let i = 0; i < total && !done; i++) {
     const scheduled = start + i * interval
     const wait = scheduled - performance.now()
     if (wait > 1) await delay(wait)

@@ -76,13 +76,19 @@ export function summarizeProfile (profile: CpuProfile, opts: { top?: number, roo
     return undefined
   }
   const hits = new Map<number, number>()
+  let gapUs = 0
   if (profile.samples && profile.timeDeltas && profile.samples.length > 0) {
     // sample i lasted until sample i+1 was taken
     const s = profile.samples
     const d = profile.timeDeltas
+    // a gap far longer than the sampling interval is time the sampler did not run (the process was idle,
+    // e.g. waiting in the inspector's own dispatch), not time spent in the frame sampled before it
+    const sorted = [...d].sort((a, b) => a - b)
+    const interval = Math.max(1, sorted[Math.floor(sorted.length / 2)] ?? 1)
     for (let i = 0; i < s.length; i++) {
-      const dt = i + 1 < d.length ? d[i + 1] : 0
-      hits.set(s[i], (hits.get(s[i]) ?? 0) + Math.max(0, dt))
+      const dt = Math.max(0, i + 1 < d.length ? d[i + 1] : 0)
+      if (dt > interval * 20) { gapUs += dt; continue }
+      hits.set(s[i], (hits.get(s[i]) ?? 0) + dt)
     }
   } else {
     const total = profile.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0) || 1
@@ -90,7 +96,7 @@ export function summarizeProfile (profile: CpuProfile, opts: { top?: number, roo
     for (const n of profile.nodes) hits.set(n.id, (n.hitCount ?? 0) * per)
   }
   const durationUs = profile.endTime - profile.startTime
-  let idleUs = 0
+  let idleUs = gapUs
   const fn = new Map<string, HotFunction & { us: number }>()
   const pkg = new Map<string, number>()
   for (const [id, us] of hits) {

@@ -9,7 +9,7 @@ export interface RunResult {
   finishedAt: string
   size: string
   command: string
-  machine: { cpus: number, cpuModel: string, memoryGb: number, node: string, platform: string, redis: string }
+  machine: { cpus: number, cpuModel: string, memoryGb: number, node: string, platform: string, redis: string, loadAverage: { start: number[], end: number[] } }
   benchmarks: BenchResult[]
 }
 
@@ -44,7 +44,7 @@ function profileSection (p: ProfileRecord): string[] {
 export function markdown (run: RunResult): string {
   const out: string[] = []
   out.push(`# Benchmarks (${run.size})`, '')
-  out.push(`Run \`${run.command}\` at ${run.startedAt} on ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGb} GB, Node ${run.machine.node}, Redis ${run.machine.redis} (same machine, loopback).`)
+  out.push(`Run \`${run.command}\` at ${run.startedAt} on ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGb} GB, Node ${run.machine.node}, Redis ${run.machine.redis} (same machine, loopback); 1-min load average ${run.machine.loadAverage.start[0]?.toFixed(2)} at the start, ${run.machine.loadAverage.end[0]?.toFixed(2)} at the end.`)
   out.push('Every ratio is measured side by side in this run. Raw figures: the JSON file of the same run.', '')
   out.push('## Targets', '')
   out.push('| benchmark | target | measured | met |', '| --- | --- | --- | --- |')
