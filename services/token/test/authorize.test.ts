@@ -126,7 +126,7 @@ t.test('consent page: who asks, where it returns, what it may do, with the local
   const request = hiddenField(page, 'request')
 
   // CSRF missing, then wrong: refused, nothing issued, the request still pending
-  for (const form of [{ request, decision: 'allow' }, { request, decision: 'allow', csrf: csrf.slice(0, -2) + 'xx' }]) {
+  for (const form of [{ request, decision: 'allow' }, { request, decision: 'allow', csrf: csrf.slice(0, -2) + 'xx' }] as Array<Record<string, string>>) {
     const refused = await browser.request(`${stack.issuer}/consent`, { form })
     t.equal(refused.status, 403, 'CSRF refused')
     t.equal(refused.headers.get('location'), null)

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AccountStore, ApiKeyStore, BrowserSessionStore, ClientStore, Denylist, GrantStore, Revoker, SESSION_COOKIE,
-  createFollowupQueue, type BrowserSession
+  createFollowupQueue, closeFollowupQueue, type BrowserSession
 } from '@uspl/core'
 import type { Config } from '../config.ts'
 import { KeyRing } from './signing-keys.ts'
@@ -43,13 +43,14 @@ declare module 'fastify' {
 async function context (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
   const redis = app.redis
+  // first: a bad SIGNING_KEYS_FILE stops the build before anything is opened
+  const keyRing = new KeyRing({ redis, file: config.SIGNING_KEYS_FILE, cacheS: config.SIGNING_KEYS_CACHE_S, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
   const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
   // BullMQ reports connection trouble as events; the revocation itself never depends on the queue
   queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue error'))
-  app.addHook('onClose', async () => { await queue.close() })
+  app.addHook('onClose', async () => { await closeFollowupQueue(queue) })
   const secure = config.ISSUER_URL.startsWith('https:')
   const sessions = new BrowserSessionStore(redis, config.SESSION_TTL_S)
-  const keyRing = new KeyRing({ redis, file: config.SIGNING_KEYS_FILE, cacheS: config.SIGNING_KEYS_CACHE_S, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
   const ctx: TokenContext = {
     config,
     accounts: new AccountStore(redis),

@@ -38,6 +38,8 @@ export interface KeyRecord {
   createdAt: number
   /** epoch seconds: the key signs from then on (until a newer key activates) */
   activatesAt: number
+  /** creation order: breaks ties between keys activating in the same second (the later one signs) */
+  seq?: number
 }
 
 export interface LoadedKey {
@@ -59,11 +61,11 @@ export function thumbprint (jwk: { crv: string, kty: string, x: string, y: strin
   return createHash('sha256').update(canonical).digest('base64url')
 }
 
-export function generateKeyRecord (activatesAt: number): KeyRecord {
+export function generateKeyRecord (activatesAt: number, seq = 0): KeyRecord {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const jwk = privateKey.export({ format: 'jwk' }) as unknown as PrivateJwk
   const kid = thumbprint(jwk)
-  return { kid, privateJwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d, kid }, createdAt: nowSeconds(), activatesAt }
+  return { kid, privateJwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d, kid }, createdAt: nowSeconds(), activatesAt, seq }
 }
 
 function load (kid: string, privateJwk: PrivateJwk, activatesAt: number): LoadedKey {
@@ -79,7 +81,7 @@ function load (kid: string, privateJwk: PrivateJwk, activatesAt: number): Loaded
  */
 export function selectKeys (records: KeyRecord[], now: number, accessTokenTtlS: number): { signer: KeyRecord, published: KeyRecord[], retired: KeyRecord[] } {
   if (records.length === 0) throw new Error('no signing keys')
-  const sorted = [...records].sort((a, b) => a.activatesAt - b.activatesAt || a.kid.localeCompare(b.kid))
+  const sorted = [...records].sort((a, b) => a.activatesAt - b.activatesAt || (a.seq ?? 0) - (b.seq ?? 0) || a.kid.localeCompare(b.kid))
   const active = sorted.filter((r) => r.activatesAt <= now)
   const signer = active.length > 0 ? active[active.length - 1] : sorted[0]
   const published: KeyRecord[] = []
@@ -115,7 +117,7 @@ export async function rotateKeys (redis: RedisClient, opts: { activationDelayS: 
   const before = await ensureKeyRecords(redis)
   const now = nowSeconds()
   const previous = selectKeys(before, now, opts.accessTokenTtlS).signer
-  const record = generateKeyRecord(now + opts.activationDelayS)
+  const record = generateKeyRecord(now + opts.activationDelayS, Math.max(...before.map((r) => r.seq ?? 0)) + 1)
   await redis.hset(keys.signingKeys(), record.kid, JSON.stringify(record))
   const { retired } = selectKeys([...before, record], now, opts.accessTokenTtlS)
   if (retired.length > 0) await redis.hdel(keys.signingKeys(), ...retired.map((r) => r.kid))

@@ -1,0 +1,238 @@
+/**
+ * Operator command line: `npm run cli -- <command> [options]` from the repository root. Reads REDIS_URL
+ * and REDIS_PREFIX (validated like the services); `--json` prints one JSON document for scripts. Exits 0
+ * on success, 1 with one line on stderr on error, 2 on a usage error.
+ */
+import { parseArgs } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redis'
+import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, ROLES, type Role, type Workspace, type User } from '@uspl/core'
+import { loadConfig, type Config } from './config.ts'
+import { rotateKeys, ensureKeyRecords, selectKeys } from './lib/signing-keys.ts'
+
+export const USAGE = `usage: npm run cli -- <command> [options] [--json]
+
+  add-user --email <email> [--name <name>] [--password <pw>] [--workspace <name or id> --role owner|admin|member]
+                               create a user (a password is generated and printed once when not given)
+  set-role --email <email> --workspace <name or id> --role owner|admin|member
+                               add the user to the workspace with that role, or change it
+  list-users                   users and their workspaces
+  create-api-key --name <name> create an operator API key (uspl_…), printed once
+  list-api-keys                operator API keys (never the keys themselves)
+  revoke-api-key <id>          revoke an operator API key
+  rotate-keys [--activate-in <seconds>]
+                               add a signing key: published now, signing after the delay
+                               (default KEY_ACTIVATION_DELAY_S); the old key stays published until its tokens expired
+  list-keys                    signing keys and which one signs
+  seed                         create the demo workspace, its users and data (idempotent)
+
+environment: REDIS_URL, REDIS_PREFIX (as the services)`
+
+export class UsageError extends Error {}
+
+export interface CliIo {
+  out: (line: string) => void
+}
+
+type Flags = Record<string, string | boolean | undefined>
+
+const DEMO_WORKSPACE = { id: 'ws_demo', name: 'Demo Workspace' }
+const DEMO_USERS: Array<{ email: string, name: string, role: Role }> = [
+  { email: 'owner@demo.test', name: 'Olivia Owner', role: 'owner' },
+  { email: 'admin@demo.test', name: 'Adam Admin', role: 'admin' },
+  { email: 'member@demo.test', name: 'Mia Member', role: 'member' }
+]
+const DEMO_RECORDINGS = [
+  { title: 'Quarterly planning kickoff', durationSeconds: 1860 },
+  { title: 'Customer onboarding walkthrough', durationSeconds: 742 },
+  { title: 'Bug triage: checkout flow', durationSeconds: 415 }
+]
+
+function generatedPassword (): string {
+  return randomBytes(12).toString('base64url')
+}
+
+function need (flags: Flags, name: string): string {
+  const v = flags[name]
+  if (typeof v !== 'string' || v.length === 0) throw new UsageError(`--${name} is required`)
+  return v
+}
+
+function role (value: string): Role {
+  if (!(ROLES as string[]).includes(value)) throw new UsageError(`--role must be owner, admin or member (got ${value})`)
+  return value as Role
+}
+
+async function findWorkspace (accounts: AccountStore, nameOrId: string): Promise<Workspace> {
+  const ws = await accounts.getWorkspace(nameOrId) ?? await accounts.findWorkspaceByName(nameOrId)
+  if (!ws) throw new Error(`no workspace named or with id ${nameOrId}`)
+  return ws
+}
+
+async function findUser (accounts: AccountStore, email: string): Promise<User> {
+  const user = await accounts.findUserByEmail(email)
+  if (!user) throw new Error(`no user with email ${email}`)
+  return user
+}
+
+type Result = { data: unknown, text: string }
+
+export async function runCommand (redis: RedisClient, config: Config, command: string, positionals: string[], flags: Flags): Promise<Result> {
+  const accounts = new AccountStore(redis)
+  const apiKeys = new ApiKeyStore(redis)
+  switch (command) {
+    case 'add-user': {
+      const email = need(flags, 'email')
+      const password = typeof flags.password === 'string' ? flags.password : generatedPassword()
+      const user = await accounts.createUser({ email, name: typeof flags.name === 'string' ? flags.name : email, password })
+      let membership: { workspace: string, role: Role } | null = null
+      if (typeof flags.workspace === 'string') {
+        const ws = await findWorkspace(accounts, flags.workspace)
+        const r = role(typeof flags.role === 'string' ? flags.role : 'member')
+        await accounts.setRole(ws.id, user.id, r)
+        membership = { workspace: ws.name, role: r }
+      }
+      const generated = typeof flags.password !== 'string'
+      return {
+        data: { user, password: generated ? password : undefined, membership },
+        text: `created user ${user.email} (${user.id})${membership ? `, ${membership.role} of ${membership.workspace}` : ''}${generated ? `\npassword (shown once): ${password}` : ''}`
+      }
+    }
+    case 'set-role': {
+      const user = await findUser(accounts, need(flags, 'email'))
+      const ws = await findWorkspace(accounts, need(flags, 'workspace'))
+      const r = role(need(flags, 'role'))
+      await accounts.setRole(ws.id, user.id, r)
+      return { data: { userId: user.id, email: user.email, workspaceId: ws.id, workspace: ws.name, role: r }, text: `${user.email} is now ${r} of ${ws.name}` }
+    }
+    case 'list-users': {
+      const users = await accounts.listUsers()
+      const rows = await Promise.all(users.map(async (u) => ({ ...u, workspaces: (await accounts.listMemberships(u.id)).map((m) => ({ id: m.workspace.id, name: m.workspace.name, role: m.role })) })))
+      return { data: { users: rows }, text: rows.map((u) => `${u.email}\t${u.id}\t${u.workspaces.map((w) => `${w.name}:${w.role}`).join(', ') || '-'}`).join('\n') || 'no users' }
+    }
+    case 'create-api-key': {
+      const name = need(flags, 'name')
+      const { key, apiKey } = await apiKeys.create(name)
+      return { data: { ...apiKey, key }, text: `created API key ${apiKey.id} (${name})\nkey (shown once): ${key}` }
+    }
+    case 'list-api-keys': {
+      const list = await apiKeys.list()
+      return { data: { apiKeys: list }, text: list.map((k) => `${k.id}\t${k.name}\tcreated ${new Date(k.createdAt).toISOString()}\tlast used ${k.lastUsedAt ? new Date(k.lastUsedAt).toISOString() : 'never'}`).join('\n') || 'no API keys' }
+    }
+    case 'revoke-api-key': {
+      const id = positionals[0] ?? (typeof flags.id === 'string' ? flags.id : undefined)
+      if (!id) throw new UsageError('revoke-api-key needs the key id (see list-api-keys)')
+      if (!await apiKeys.revoke(id)) throw new Error(`no API key ${id}`)
+      return { data: { id, revoked: true }, text: `revoked API key ${id}` }
+    }
+    case 'rotate-keys': {
+      if (config.SIGNING_KEYS_FILE) throw new Error('signing keys come from SIGNING_KEYS_FILE; rotate by adding the new key to that file')
+      const delay = typeof flags['activate-in'] === 'string' ? Number(flags['activate-in']) : config.KEY_ACTIVATION_DELAY_S
+      if (!Number.isInteger(delay) || delay < 0) throw new UsageError('--activate-in must be a whole number of seconds')
+      const rotated = await rotateKeys(redis, { activationDelayS: delay, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
+      return {
+        data: { ...rotated, activatesAt: new Date(rotated.activatesAt * 1000).toISOString() },
+        text: `new signing key ${rotated.kid} published; signs from ${new Date(rotated.activatesAt * 1000).toISOString()}; ${rotated.previousKid} signs until then and stays published until its tokens expired${rotated.removed.length ? `; removed retired keys ${rotated.removed.join(', ')}` : ''}`
+      }
+    }
+    case 'list-keys': {
+      const records = await ensureKeyRecords(redis)
+      const { signer, published } = selectKeys(records, Math.floor(Date.now() / 1000), config.ACCESS_TOKEN_TTL_S)
+      const rows = records.map((r) => ({ kid: r.kid, activatesAt: new Date(r.activatesAt * 1000).toISOString(), signing: r.kid === signer.kid, published: published.some((p) => p.kid === r.kid) }))
+      return { data: { keys: rows }, text: rows.map((r) => `${r.kid}\tactivates ${r.activatesAt}${r.signing ? '\tsigning' : ''}${r.published ? '\tpublished' : '\tretired'}`).join('\n') }
+    }
+    case 'seed':
+      return seed(redis, accounts)
+    default:
+      throw new UsageError(command ? `unknown command ${command}` : 'a command is required')
+  }
+}
+
+/** The demo workspace, three users (one per role) and some data; re-running changes nothing that exists. */
+async function seed (redis: RedisClient, accounts: AccountStore): Promise<Result> {
+  const ws = await accounts.getWorkspace(DEMO_WORKSPACE.id) ?? await accounts.createWorkspace(DEMO_WORKSPACE.name, DEMO_WORKSPACE.id)
+  const users: Array<{ email: string, id: string, role: Role, password: string | null }> = []
+  for (const u of DEMO_USERS) {
+    let user = await accounts.findUserByEmail(u.email)
+    let password: string | null = null
+    if (!user) {
+      password = generatedPassword()
+      user = await accounts.createUser({ email: u.email, name: u.name, password })
+    }
+    await accounts.setRole(ws.id, user.id, u.role)
+    users.push({ email: user.email, id: user.id, role: u.role, password })
+  }
+  const repo = new RedisWorkspaceRepository(redis)
+  const existing = await repo.listRecordings(ws.id, { limit: 100 })
+  const byTitle = new Map(existing.items.map((r) => [r.title, r]))
+  let created = 0
+  const ownerId = users[0].id
+  const memberId = users[2].id
+  for (const [i, rec] of DEMO_RECORDINGS.entries()) {
+    if (byTitle.has(rec.title)) continue
+    const recording = await repo.createRecording(ws.id, rec, i === 2 ? memberId : ownerId)
+    created++
+    if (i === 0) await repo.createRecordingLink(ws.id, { recordingId: recording.id, title: 'Planning kickoff (team)', access: 'workspace' }, ownerId)
+    if (i === 1) await repo.createRecordingLink(ws.id, { recordingId: recording.id, title: 'Onboarding for customers', access: 'public' }, ownerId)
+    if (i === 2) await repo.createRecordingLink(ws.id, { recordingId: recording.id, title: 'Checkout bug repro', access: 'workspace' }, memberId)
+  }
+  const lines = [`workspace ${ws.name} (${ws.id})`]
+  for (const u of users) lines.push(`${u.role.padEnd(6)} ${u.email}  ${u.password ? `password (shown once): ${u.password}` : 'exists; password unchanged'}`)
+  lines.push(created > 0 ? `created ${created} recordings with links` : 'recordings already present')
+  return { data: { workspace: ws, users: users.map((u) => ({ ...u, password: u.password ?? undefined })), recordingsCreated: created }, text: lines.join('\n') }
+}
+
+/** Runs one command line; returns the exit code. */
+export async function main (argv: string[], env: Record<string, string | undefined>, io: CliIo = { out: (l) => process.stdout.write(l + '\n') }, err: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        password: { type: 'string' },
+        workspace: { type: 'string' },
+        role: { type: 'string' },
+        id: { type: 'string' },
+        'activate-in': { type: 'string' }
+      }
+    })
+  } catch (e) {
+    err(`cli: ${(e as Error).message}`)
+    return 2
+  }
+  const [command, ...positionals] = parsed.positionals
+  if (parsed.values.help || !command) {
+    io.out(USAGE)
+    return command || parsed.values.help ? 0 : 2
+  }
+  let config: Config
+  try {
+    config = loadConfig(env)
+  } catch (e) {
+    err(`cli: ${(e as Error).message}`)
+    return 1
+  }
+  const redis = createRedis({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, name: 'cli', offlineQueue: true, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+  try {
+    await waitReady(redis, 5000)
+    const result = await runCommand(redis, config, command, positionals, parsed.values as Flags)
+    io.out(parsed.values.json ? JSON.stringify(result.data) : result.text)
+    return 0
+  } catch (e) {
+    err(`cli: ${command}: ${(e as Error).message.split('\n')[0]}`)
+    return e instanceof UsageError ? 2 : 1
+  } finally {
+    await closeRedis(redis).catch(() => redis.disconnect())
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2), process.env)
+}
