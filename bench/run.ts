@@ -52,7 +52,8 @@ const outDir = values.out
 const profilesDir = join(outDir, 'profiles')
 mkdirSync(profilesDir, { recursive: true })
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
+const t00 = performance.now()
+const log = (msg: string): void => { process.stderr.write(`[bench +${((performance.now() - t00) / 1000).toFixed(1)}s] ${msg}\n`) }
 
 const results: BenchResult[] = []
 let redisVersion = ''
