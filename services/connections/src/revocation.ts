@@ -7,7 +7,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  AccountStore, ClientStore, GrantStore, Revoker, createFollowupQueue, startRevocationWorker,
+  AccountStore, ClientStore, GrantStore, Revoker, createFollowupQueue, startRevocationWorker, closeQueue,
   type RevocationWorker
 } from '@uspl/core'
 import { webhookUrls, type Config } from './config.ts'
@@ -54,7 +54,7 @@ async function domain (app: FastifyInstance, opts: { config: Config }): Promise<
   // preClose: before the Redis plugin closes the client the worker writes with
   app.addHook('preClose', async () => {
     await d.worker?.close()
-    await queue.close()
+    await closeQueue(queue)
   })
 }
 

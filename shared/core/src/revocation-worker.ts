@@ -237,9 +237,30 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await this.sweeping?.catch(() => {})
+    await settle(this)
     await super.close(force)
-    await this.queue.close()
+    await closeQueue(this.queue)
   }
+}
+
+/**
+ * Waits (bounded) for a BullMQ queue or worker to finish connecting. Closing one whose connection is still
+ * initializing lets that initialization's failure surface as an unhandled 'error' event after close has
+ * removed every listener (BullMQ 5.x), which crashes the process; a service closed right after start hits it.
+ */
+export async function settle (x: { waitUntilReady: () => Promise<unknown> }, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    x.waitUntilReady().catch(() => {}),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs) })
+  ])
+  clearTimeout(timer)
+}
+
+/** Closes a follow-up queue safely (see settle). */
+export async function closeQueue (queue: Queue): Promise<void> {
+  await settle(queue)
+  await queue.close()
 }
 
 /** One job: audit, cleanup, then webhooks (the only step that can fail for outside reasons). */
