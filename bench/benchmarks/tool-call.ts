@@ -16,7 +16,7 @@ import type { Benchmark, CpuTimeLike } from './common.ts'
 
 const SIZES = {
   tiny: { connections: 8, durationMs: 1000, warmupMs: 300, rounds: 1, profileMs: 500 },
-  full: { connections: 32, durationMs: 10000, warmupMs: 2000, rounds: 2, profileMs: 5000 }
+  full: { connections: 32, durationMs: 8000, warmupMs: 1500, rounds: 3, profileMs: 5000 }
 }
 
 interface Side { load: LoadResult & { clientCpuPct: number }, serverCpuUsPerCall: number, serverCpuPct: number }

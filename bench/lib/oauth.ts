@@ -50,15 +50,3 @@ export async function refresh (pool: Dispatcher, chain: Chain): Promise<true | s
   chain.rotations++
   return true
 }
-
-/** One RFC 7591 registration of a public client. */
-export async function register (pool: Dispatcher, name: string): Promise<number> {
-  const res = await pool.request({
-    method: 'POST',
-    path: '/register',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_name: name, redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] })
-  })
-  await res.body.dump()
-  return res.statusCode
-}
