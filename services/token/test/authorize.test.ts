@@ -122,6 +122,9 @@ t.test('consent page: who asks, where it returns, what it may do, with the local
   t.equal(res.headers.get('x-frame-options'), 'DENY')
   t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/)
   t.equal(res.headers.get('access-control-allow-origin'), null, 'no CORS on pages')
+  const nonce = /style-src 'nonce-([^']+)'/.exec(res.headers.get('content-security-policy') ?? '')?.[1]
+  t.ok(nonce && page.includes(`<style nonce="${nonce}">`), 'the inline stylesheet carries the CSP nonce')
+  t.notMatch(page, / style=|<script|<link|src="http/, 'self-contained: no style attributes, scripts or external assets')
   const csrf = hiddenField(page, 'csrf')
   const request = hiddenField(page, 'request')
 

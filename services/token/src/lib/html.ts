@@ -132,6 +132,6 @@ ${scopes}
 <p class="muted">Client ID <code>${escapeHtml(v.clientId)}</code>. You can disconnect it at any time from Connected Apps.</p>
 <div class="actions">
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="deny"><button class="secondary" type="submit">Deny</button></form>
-<form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="allow"><button class="primary" type="submit" autofocus>Allow</button></form>
+<form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="allow"><button class="primary" type="submit">Allow</button></form>
 </div>`)
 }
