@@ -1,0 +1,154 @@
+// Revocation closes exactly the revoked sessions, on every replica, within a stated bound; a replica whose
+// subscription dropped replays what it missed before it reports ready again.
+import t from 'tap'
+import { once } from 'node:events'
+import { testRedis, privateRedis, until } from '@uspl/testing'
+import { createRedis, closeRedis, waitReady } from '@uspl/redis'
+import { Revoker, keys } from '@uspl/core'
+import { startIssuer, startGateway, grantFor, tokenFor, claimsFor, connect, rawSession, rawCall, openStream, type Gateway } from './helpers.ts'
+
+/** From the revoke call to the last stream's end, on every replica. */
+const BOUND_MS = 1000
+const how = { path: 'connections_user' as const, actor: { type: 'user' as const, id: 'test' } }
+
+t.test('two gateways on one Redis: revoking a grant closes its sessions and streams on both, and only those', async (t) => {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const gwA = await startGateway(t, r, issuer, { REPLICA_ID: 'a' })
+  // same Redis, same prefix, same public resource URL: two replicas behind one ingress
+  const gwB = await startGateway(t, r, issuer, { REPLICA_ID: 'b', GATEWAY_RESOURCE_URL: gwA.mcpUrl })
+  const revoked = await grantFor(r, 'usr_alice', 'cli_claude')
+  const kept = await grantFor(r, 'usr_alice', 'cli_cursor')
+  const revokedToken = tokenFor(issuer, gwA, revoked)
+  const keptToken = tokenFor(issuer, gwA, kept)
+
+  // the revoked grant: a session with an open GET stream on each replica
+  const doomed: Array<{ gw: Gateway, sessionId: string, stream: Awaited<ReturnType<typeof openStream>> }> = []
+  for (const gw of [gwA, { ...gwB, mcpUrl: `${gwB.url}/mcp` }]) {
+    const sessionId = await rawSession(gw, revokedToken)
+    const stream = await openStream(t, gw, revokedToken, sessionId)
+    t.equal(stream.status, 200)
+    doomed.push({ gw, sessionId, stream })
+  }
+  // the other grant of the same user: one SDK client on each replica
+  const survivors = [await connect(t, gwA, keptToken), await connect(t, { ...gwB, mcpUrl: `${gwB.url}/mcp` }, keptToken)]
+  t.equal(gwA.app.mcpSessions.size, 2)
+  t.equal(gwB.app.mcpSessions.size, 2)
+  t.equal(await r.redis.scard(keys.grantSessions(revoked.id)), 2, 'the index lists the grant\'s sessions on both replicas')
+
+  const revoker = new Revoker({ redis: r.redis, prefix: r.prefix, accessTokenTtlS: 900 })
+  const started = Date.now()
+  const result = await revoker.revokeGrant(revoked.id, how)
+  t.equal(result.status, 'revoked')
+  const ended = await Promise.all(doomed.map((d) => d.stream.ended))
+  const elapsed = Math.max(...ended) - started
+  t.ok(elapsed < BOUND_MS, `both streams ended ${elapsed} ms after the revoke call (bound ${BOUND_MS} ms)`)
+  t.comment(`revocation propagation: ${elapsed} ms to close the streams on two replicas`)
+
+  for (const d of doomed) {
+    t.notOk(d.gw.app.mcpSessions.get(d.sessionId), 'the session is forgotten')
+    t.equal(await r.redis.exists(keys.mcpSession(d.sessionId)), 0, 'and gone from the index')
+    const res = await rawCall(d.gw, revokedToken, d.sessionId, 'tools/list')
+    t.equal(res.status, 401, 'the old token answers 401')
+    t.match(res.headers.get('www-authenticate') ?? '', 'error="invalid_token"')
+  }
+  t.equal(await r.redis.scard(keys.grantSessions(revoked.id)), 0)
+  for (const [i, s] of survivors.entries()) {
+    const res = await s.client.callTool({ name: 'list_workspaces', arguments: {} })
+    t.notOk(res.isError, `the other grant's session on replica ${i === 0 ? 'a' : 'b'} keeps working`)
+  }
+  t.equal(gwA.app.mcpSessions.size, 1)
+  t.equal(gwB.app.mcpSessions.size, 1)
+  for (const gw of [gwA, gwB]) {
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+    t.match(metrics, 'gateway_revocations_applied_total{scope="grant",source="live"} 1')
+    t.match(metrics, 'gateway_revoked_sessions_closed_total 1')
+    t.match(metrics, /gateway_revocation_lag_seconds_count 1/)
+  }
+  t.comment(`body done at ${Date.now() - started} ms`)
+  t.teardown(() => t.comment(`teardown start at ${Date.now() - started} ms`))
+})
+
+t.test('client and user revocations close all their sessions; one revoked token closes its stream only', async (t) => {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const gw = await startGateway(t, r, issuer)
+  const revoker = new Revoker({ redis: r.redis, prefix: r.prefix, accessTokenTtlS: 900 })
+
+  // client scope: both users of cli_bad lose their sessions; cli_good's stay
+  const bad1 = await grantFor(r, 'usr_1', 'cli_bad')
+  const bad2 = await grantFor(r, 'usr_2', 'cli_bad')
+  const good = await grantFor(r, 'usr_1', 'cli_good')
+  const s1 = await rawSession(gw, tokenFor(issuer, gw, bad1))
+  const s2 = await rawSession(gw, tokenFor(issuer, gw, bad2))
+  const sg = await rawSession(gw, tokenFor(issuer, gw, good))
+  await revoker.revokeClient('cli_bad', { ...how, disable: true })
+  await until(() => !gw.app.mcpSessions.get(s1) && !gw.app.mcpSessions.get(s2), 2000, 'client sessions closed')
+  t.ok(gw.app.mcpSessions.get(sg), 'another client of the same user is untouched')
+
+  // user scope: every grant of usr_3 goes; usr_1's cli_good stays
+  const u3a = await grantFor(r, 'usr_3', 'cli_x')
+  const u3b = await grantFor(r, 'usr_3', 'cli_y')
+  const sa = await rawSession(gw, tokenFor(issuer, gw, u3a))
+  const sb = await rawSession(gw, tokenFor(issuer, gw, u3b))
+  await revoker.revokeUser('usr_3', how)
+  await until(() => !gw.app.mcpSessions.get(sa) && !gw.app.mcpSessions.get(sb), 2000, 'user sessions closed')
+  t.ok(gw.app.mcpSessions.get(sg), 'another user is untouched')
+
+  // token scope (RFC 7009 on an access token): the stream opened with it ends; the session stays for fresh tokens
+  const claims = claimsFor(issuer, gw, good)
+  const token = issuer.sign(claims)
+  const stream = await openStream(t, gw, token, sg)
+  t.equal(stream.status, 200)
+  await revoker.revokeAccessToken({ jti: claims.jti as string, exp: claims.exp as number, grantId: good.id, clientId: good.clientId, userId: good.userId }, how)
+  await stream.ended
+  t.pass('the stream opened with the revoked token ended')
+  t.equal((await rawCall(gw, token, sg, 'tools/list')).status, 401, 'that token answers 401')
+  t.equal((await rawCall(gw, tokenFor(issuer, gw, good), sg, 'tools/list')).status, 200, 'the session serves the grant\'s other tokens')
+})
+
+t.test('a dropped subscription replays missed events before the replica is ready again', async (t) => {
+  const redis = await privateRedis(t)
+  const r = { url: redis.url, prefix: 'test:gw-replay:' }
+  const main = createRedis({ url: redis.url, prefix: r.prefix, name: 'test', offlineQueue: true })
+  const admin = createRedis({ url: redis.url, prefix: '', noPrefix: true, name: 'test-admin', offlineQueue: true })
+  t.teardown(async () => { await closeRedis(main); await closeRedis(admin) })
+  await Promise.all([waitReady(main), waitReady(admin)])
+  const issuer = await startIssuer(t)
+  const gw = await startGateway(t, r, issuer)
+  const revoker = new Revoker({ redis: main, prefix: r.prefix, accessTokenTtlS: 900 })
+  const testRedisLike = { redis: main, prefix: r.prefix, url: r.url, raw: admin }
+  const doomed = await grantFor(testRedisLike, 'usr_a', 'cli_a')
+  const kept = await grantFor(testRedisLike, 'usr_b', 'cli_b')
+  const doomedToken = tokenFor(issuer, gw, doomed)
+  const sessionId = await rawSession(gw, doomedToken)
+  const keptSession = await rawSession(gw, tokenFor(issuer, gw, kept))
+  const stream = await openStream(t, gw, doomedToken, sessionId)
+  t.equal((await gw.app.inject('/health/ready')).statusCode, 200)
+
+  // cut the feed's subscriber connection; revoke while it is down, before it resubscribes
+  const lost = once(gw.app.revocationFeed, 'lost')
+  const list = await admin.client('LIST') as string
+  const ids = list.split('\n').filter((l) => / name=revocation-feed[: ]/.test(l)).map((l) => /id=(\d+)/.exec(l)![1])
+  t.equal(ids.length, 1, 'one subscriber connection'); if (ids.length !== 1) t.comment(list)
+  await admin.client('KILL', 'ID', ids[0])
+  await lost
+  const notReady = await gw.app.inject('/health/ready')
+  t.equal(notReady.statusCode, 503, 'not ready while the subscription is down')
+  t.match(notReady.json().reasons, { 'revocation-feed': 'replaying revocation events' })
+  const result = await revoker.revokeGrant(doomed.id, how)
+  t.equal(result.status, 'revoked')
+  const closed = once(gw.app.mcpSessions, 'closed')
+
+  await gw.app.revocationFeed.waitReady()
+  const [session, reason] = await closed as [{ id: string }, string]
+  t.equal(session.id, sessionId, 'the replayed event closed the revoked session')
+  t.equal(reason, 'revoked')
+  await stream.ended
+  t.pass('and ended its stream')
+  t.equal((await gw.app.inject('/health/ready')).statusCode, 200, 'ready again after the replay')
+  t.ok(gw.app.mcpSessions.get(keptSession), 'the other session is untouched')
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+  t.match(metrics, /gateway_revocations_applied_total\{scope="grant",source="(replay|live)"\} 1/)
+  t.comment(metrics.includes('source="replay"') ? 'the event arrived by replay' : 'the event arrived live (resubscribed before the revoke)')
+})
