@@ -25,6 +25,8 @@ export class RevocationFeed extends EventEmitter {
   private replaying = false
   private buffered: RevocationEvent[] = []
   private closed = false
+  /** set after the first catch-up: later ones replay from lastId even when no event was ever seen */
+  private caughtUpOnce = false
   /** true while subscribed and caught up */
   ready = false
   readonly channel: string
@@ -82,7 +84,7 @@ export class RevocationFeed extends EventEmitter {
       for (let attempt = 0; !this.closed; attempt++) {
         try {
           await this.sub.subscribe(this.channel)
-          const first = this.lastId === '0-0'
+          const first = !this.caughtUpOnce
           if (first) {
             // a fresh replica has no sessions yet: start from the newest event
             const newest = await this.opts.redis.xrevrange(keys.revocationStream(), '+', '-', 'COUNT', 1)
@@ -102,6 +104,7 @@ export class RevocationFeed extends EventEmitter {
             }
             this.opts.log?.info({ replayed, lastEventId: this.lastId }, 'revocation feed caught up')
           }
+          this.caughtUpOnce = true
           break
         } catch (err) {
           this.opts.log?.warn({ err, attempt }, 'revocation replay failed; retrying')
