@@ -80,6 +80,7 @@ export default async function token (app: FastifyInstance): Promise<void> {
     }
     if (redeemed.status === 'revoked') throw invalidGrant('the grant was revoked')
     if (redeemed.status !== 'ok') throw invalidGrant('the authorization code is invalid or expired')
+    request.log.info({ clientId, grantId: record.grantId, grantType: 'authorization_code' }, 'tokens issued')
     return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope: record.scope, refresh_token: refresh.token }
   }
 
@@ -109,6 +110,7 @@ export default async function token (app: FastifyInstance): Promise<void> {
     }
     if (rotated.status !== 'ok') throw invalidGrant('the refresh token is invalid, expired or revoked')
     await clients.touch(clientId)
+    request.log.info({ clientId, grantId: current.grantId, grantType: 'refresh_token' }, 'tokens issued')
     return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope, refresh_token: next.token }
   }
 
