@@ -208,9 +208,13 @@ export async function main (argv: string[], env: Record<string, string | undefin
     return 2
   }
   const [command, ...positionals] = parsed.positionals
-  if (parsed.values.help || !command) {
+  if (parsed.values.help) {
     io.out(USAGE)
-    return command || parsed.values.help ? 0 : 2
+    return 0
+  }
+  if (!command) {
+    err(USAGE)
+    return 2
   }
   let config: Config
   try {

@@ -61,6 +61,7 @@ export default async function authorize (app: FastifyInstance): Promise<void> {
 
   async function handler (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const input = request.method === 'POST' ? request.body : request.query
+    reply.header('cache-control', 'no-store')
     let client: Client
     let redirectUri: string
     try {

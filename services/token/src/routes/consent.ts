@@ -63,6 +63,8 @@ export default async function consent (app: FastifyInstance): Promise<void> {
 
   app.post('/consent', options, async (request, reply) => {
     const body = (request.body ?? {}) as ConsentBody
+    // the answer carries a code or a decision: never cached
+    reply.header('cache-control', 'no-store')
     // step: a signed-in user
     const session = await app.oauth.session(request)
     if (!session) return errorPage(reply, 403, 'Not signed in', 'Your session ended before you decided. Start connecting again from your application.')
