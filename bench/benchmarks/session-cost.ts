@@ -6,6 +6,7 @@
  * ending. Target: that time does not grow with the number of other sessions.
  */
 import { performance } from 'node:perf_hooks'
+import { join, relative, dirname } from 'node:path'
 import { Revoker } from '@uspl/core'
 import { LocalIssuer } from '../lib/jwt.ts'
 import { McpSession, requestPool, streamPool, type SseStream } from '../lib/mcp.ts'
@@ -72,6 +73,8 @@ export const sessionCost: Benchmark = {
         // warm the process up (JIT, pools) with a few sessions that it then closes on revocation
         await revokeProbes(extra.slice(0, s.warm))
         const baseline = await gateway.memory()
+        const heapProfile = ctx.profile !== 'never' && k === s.sessions.length - 1
+        if (heapProfile) await gateway.startHeapProfile()
         ctx.log(`${n} sessions: opening`)
         const t0 = performance.now()
         const sessions = await mapLimit(sessionGrants.slice(0, n), CONCURRENCY, (g) => new McpSession(req, '/mcp', tokens.get(g.grantId)).open())
@@ -81,6 +84,15 @@ export const sessionCost: Benchmark = {
         const streams: SseStream[] = await mapLimit(sessions, CONCURRENCY, (x) => x.stream(str))
         const t2 = performance.now()
         const withStreams = await gateway.memory()
+        if (heapProfile) {
+          const file = join(ctx.profilesDir, `${ctx.stamp}-${result.name}-gateway.heapprofile`)
+          const heap = await gateway.stopHeapProfile(file)
+          result.details.heap = { file: relative(dirname(ctx.profilesDir), file), sessions: n, ...heap }
+          const perSession = (kb: number): number => round(kb / n, 2)
+          result.notes.push(`What holds the memory of ${n.toLocaleString('en-US')} sessions with their streams (sampling heap profile of the gateway, live allocations after GC, ${heap.totalKb.toLocaleString('en-US')} KB sampled; file \`${relative(dirname(ctx.profilesDir), file)}\`), KB per session by the library that allocated it: ` +
+            heap.byOwner.slice(0, 8).map((o) => `${o.package} ${perSession(o.kb)}`).join(', ') + '. Largest allocation sites (KB per session): ' +
+            heap.top.slice(0, 6).map((f) => `${f.function} (${f.location || f.package}) ${perSession(f.kb)}`).join(', ') + '.')
+        }
         ctx.log(`${n} sessions: revoking ${s.probes} other grants`)
         const times = await revokeProbes(extra.slice(s.warm, s.warm + s.probes))
         const lost = streams.filter((x) => !x.open).length
@@ -122,7 +134,7 @@ export const sessionCost: Benchmark = {
           await Promise.all([req.close(), str.destroy()])
         }
       }
-      result.details = { size: s, sizes }
+      result.details = { ...result.details, size: s, sizes }
     } finally {
       await group.stopAll()
       await issuer.stop()

@@ -98,8 +98,21 @@ export const toolCall: Benchmark = {
 
       if (shouldProfile(ctx, result)) {
         ctx.log('profiling the gateway and the bare server under the same load')
-        await profileDuring(ctx, result, [gateway], `${s.connections} connections of tools/call for ${s.profileMs / 1000} s`, () => measure(gateway, true, s.profileMs, 300))
-        await profileDuring(ctx, result, [bare], `the baseline under the same load, for comparison`, () => measure(bare, false, s.profileMs, 300))
+        let gCalls = 0
+        let bCalls = 0
+        // warm-up of the profiled run is part of the profile: count its calls too (the closed loop reports the window only)
+        await profileDuring(ctx, result, [gateway], `${s.connections} connections of tools/call for ${s.profileMs / 1000} s`, async () => { gCalls = (await measure(gateway, true, s.profileMs, 0)).load.requests })
+        await profileDuring(ctx, result, [bare], 'the baseline under the same load, for comparison', async () => { bCalls = (await measure(bare, false, s.profileMs, 0)).load.requests })
+        const [gp, bp] = result.profiles.slice(-2)
+        const perCall = (p: typeof gp, calls: number): Map<string, number> => new Map(p.summary.byOwner.map((o) => [o.package, (o.selfMs * 1000) / Math.max(1, calls)]))
+        const g = perCall(gp, gCalls)
+        const b = perCall(bp, bCalls)
+        const diff = [...new Set([...g.keys(), ...b.keys()])]
+          .map((k) => ({ package: k, gatewayUs: round(g.get(k) ?? 0), bareUs: round(b.get(k) ?? 0), extraUs: round((g.get(k) ?? 0) - (b.get(k) ?? 0)) }))
+          .sort((x, y) => y.extraUs - x.extraUs)
+        result.details.cpuPerCallByOwner = diff
+        result.notes.push('Where the gateway\'s extra CPU per call goes (profiled, µs per call, gateway − bare, by the library that caused it): ' +
+          diff.filter((d) => d.extraUs > 0).slice(0, 8).map((d) => `${d.package} +${d.extraUs}`).join(', ') + '.')
       }
     } finally {
       await group.stopAll()

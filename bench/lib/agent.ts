@@ -7,7 +7,7 @@
 import net from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
-import { summarizeProfile, type CpuProfile } from './profile.ts'
+import { summarizeProfile, summarizeHeapProfile, type CpuProfile, type HeapProfileNode } from './profile.ts'
 
 interface Request { type: 'request', id: number, cmd: string, args?: Record<string, unknown> }
 
@@ -23,6 +23,7 @@ if (typeof process.send === 'function') {
   } as typeof listen
 
   let session: Session | null = null
+  let heapSession: Session | null = null
   const gc = (): void => {
     const g = (globalThis as { gc?: () => void }).gc
     if (!g) throw new Error('start the process with --expose-gc')
@@ -30,6 +31,25 @@ if (typeof process.send === 'function') {
   }
 
   const commands: Record<string, (args: Record<string, unknown>) => Promise<unknown> | unknown> = {
+    'heap-start': async (args) => {
+      heapSession = new Session()
+      heapSession.connect()
+      await heapSession.post('HeapProfiler.enable')
+      await heapSession.post('HeapProfiler.startSampling', { samplingInterval: Number(args.intervalBytes ?? 16384) })
+      return true
+    },
+    /** live allocations by site, after full GCs (what is still retained) */
+    'heap-stop': async (args) => {
+      if (!heapSession) throw new Error('heap profiler not started')
+      gc()
+      const { profile } = await heapSession.post('HeapProfiler.getSamplingProfile') as unknown as { profile: { head: HeapProfileNode } }
+      await heapSession.post('HeapProfiler.stopSampling')
+      await heapSession.post('HeapProfiler.disable')
+      heapSession.disconnect()
+      heapSession = null
+      if (typeof args.file === 'string') writeFileSync(args.file, JSON.stringify(profile))
+      return summarizeHeapProfile(profile.head, { root: typeof args.root === 'string' ? args.root : undefined })
+    },
     mem: () => { gc(); return process.memoryUsage() },
     cpu: () => process.cpuUsage(),
     'profile-start': async (args) => {

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { request } from 'undici'
-import type { ProfileSummary } from './profile.ts'
+import type { ProfileSummary, HeapSummary } from './profile.ts'
 
 export const ROOT = join(import.meta.dirname, '..', '..')
 const AGENT = join(import.meta.dirname, 'agent.ts')
@@ -122,6 +122,9 @@ export class ServerProcess {
   cpu (): Promise<CpuTime> { return this.call('cpu') }
   startProfile (): Promise<void> { return this.call('profile-start') }
   stopProfile (file: string): Promise<ProfileSummary> { return this.call('profile-stop', { file, root: ROOT }) }
+  /** sampling heap profiler: what the allocations made from now on still hold at `stopHeapProfile` */
+  startHeapProfile (): Promise<void> { return this.call('heap-start') }
+  stopHeapProfile (file: string): Promise<HeapSummary> { return this.call('heap-stop', { file, root: ROOT }) }
 
   async stop (): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return

@@ -35,6 +35,12 @@ export interface ProfileSummary {
   busyPct: number
   top: HotFunction[]
   byPackage: Array<{ package: string, selfMs: number, selfPct: number }>
+  /**
+   * Self time charged to the library that caused it: Node's own and native frames count for the nearest
+   * calling frame outside Node (so an ECDSA verify counts for the JWT library, a socket write for the
+   * HTTP layer that wrote), everything else for its own package.
+   */
+  byOwner: Array<{ package: string, selfMs: number, selfPct: number }>
 }
 
 const SPECIAL = new Set(['(program)', '(garbage collector)', '(idle)', '(root)'])
@@ -99,6 +105,23 @@ export function summarizeProfile (profile: CpuProfile, opts: { top?: number, roo
   let idleUs = gapUs
   const fn = new Map<string, HotFunction & { us: number }>()
   const pkg = new Map<string, number>()
+  const owner = new Map<string, number>()
+  const ownerCache = new Map<number, string>()
+  const isNodeOwn = (p: string): boolean => p === 'node (core)' || p === '(native)'
+  const ownerOf = (id: number): string => {
+    const cached = ownerCache.get(id)
+    if (cached !== undefined) return cached
+    const f = byId.get(id)?.callFrame
+    const own = f ? packageOf(f.url, f.functionName, opts.root) : '(native)'
+    let result = own
+    if (isNodeOwn(own)) {
+      const p = parent.get(id)
+      const up = p === undefined ? own : ownerOf(p)
+      result = up === '(root)' || SPECIAL.has(up) ? own : up
+    }
+    ownerCache.set(id, result)
+    return result
+  }
   for (const [id, us] of hits) {
     const node = byId.get(id)
     if (!node || us === 0) continue
@@ -112,6 +135,8 @@ export function summarizeProfile (profile: CpuProfile, opts: { top?: number, roo
     entry.us += us
     fn.set(key, entry)
     pkg.set(p, (pkg.get(p) ?? 0) + us)
+    const o = ownerOf(id)
+    owner.set(o, (owner.get(o) ?? 0) + us)
   }
   const busyUs = Math.max(1, [...fn.values()].reduce((a, e) => a + e.us, 0))
   const round = (x: number): number => Math.round(x * 10) / 10
@@ -119,5 +144,53 @@ export function summarizeProfile (profile: CpuProfile, opts: { top?: number, roo
     .map(({ us, ...e }) => ({ ...e, selfMs: round(us / 1000), selfPct: round((us / busyUs) * 100) }))
   const byPackage = [...pkg.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)
     .map(([p, us]) => ({ package: p, selfMs: round(us / 1000), selfPct: round((us / busyUs) * 100) }))
-  return { durationMs: round(durationUs / 1000), busyPct: round(((durationUs - idleUs) / Math.max(1, durationUs)) * 100), top, byPackage }
+  const byOwner = [...owner.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)
+    .map(([p, us]) => ({ package: p, selfMs: round(us / 1000), selfPct: round((us / busyUs) * 100) }))
+  return { durationMs: round(durationUs / 1000), busyPct: round(((durationUs - idleUs) / Math.max(1, durationUs)) * 100), top, byPackage, byOwner }
+}
+
+/** A V8 sampling heap profile (HeapProfiler.getSamplingProfile): a tree of allocation sites. */
+export interface HeapProfileNode {
+  callFrame: { functionName: string, url: string, lineNumber: number, columnNumber: number }
+  selfSize: number
+  id: number
+  children: HeapProfileNode[]
+}
+
+export interface HeapSummary {
+  /** live bytes the sampled allocations stand for */
+  totalKb: number
+  top: Array<{ function: string, location: string, package: string, kb: number, pct: number }>
+  /** live bytes by the library that allocated them (Node's own frames charged to their nearest caller outside Node) */
+  byOwner: Array<{ package: string, kb: number, pct: number }>
+}
+
+/** Summarises live memory by allocation site (objects still alive when the profile was taken). */
+export function summarizeHeapProfile (head: HeapProfileNode, opts: { top?: number, root?: string } = {}): HeapSummary {
+  const fn = new Map<string, { function: string, location: string, package: string, bytes: number }>()
+  const owner = new Map<string, number>()
+  let total = 0
+  const walk = (node: HeapProfileNode, inherited: string): void => {
+    const { functionName, url, lineNumber } = node.callFrame
+    const own = packageOf(url, functionName, opts.root)
+    const o = own === 'node (core)' || own === '(native)' || own === '(root)' ? inherited : own
+    if (node.selfSize > 0) {
+      total += node.selfSize
+      const name = functionName || '(anonymous)'
+      const key = `${name}|${url}|${lineNumber}`
+      const e = fn.get(key) ?? { function: name, location: location(url, lineNumber, opts.root), package: own, bytes: 0 }
+      e.bytes += node.selfSize
+      fn.set(key, e)
+      owner.set(o, (owner.get(o) ?? 0) + node.selfSize)
+    }
+    for (const c of node.children) walk(c, o)
+  }
+  walk(head, 'node (core)')
+  const r = (x: number): number => Math.round(x * 10) / 10
+  return {
+    totalKb: r(total / 1024),
+    top: [...fn.values()].sort((a, b) => b.bytes - a.bytes).slice(0, opts.top ?? 12)
+      .map((e) => ({ function: e.function, location: e.location, package: e.package, kb: r(e.bytes / 1024), pct: r((e.bytes / Math.max(1, total)) * 100) })),
+    byOwner: [...owner.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([p, b]) => ({ package: p, kb: r(b / 1024), pct: r((b / Math.max(1, total)) * 100) }))
+  }
 }

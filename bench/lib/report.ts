@@ -36,6 +36,8 @@ function profileSection (p: ProfileRecord): string[] {
     ...p.summary.top.map((f) => `| ${fmt(f.selfPct)} | ${fmt(f.selfMs)} | ${cell(f.function)} | ${cell(f.location || (f.caller ? `called by ${f.caller}` : ''))} | ${cell(f.package)} |`),
     '',
     'Self time by package: ' + p.summary.byPackage.map((b) => `${b.package} ${fmt(b.selfPct)} %`).join(', '),
+    '',
+    'Self time by the library that caused it (Node and native work charged to its nearest caller outside Node): ' + p.summary.byOwner.map((b) => `${b.package} ${fmt(b.selfPct)} %`).join(', '),
     ''
   ]
   return lines
