@@ -1,6 +1,7 @@
 // The token endpoint: each refusal with its RFC 6749 error, nothing half-written, replays that revoke,
 // and the access token exactly as the contract fixes it.
 import t from 'tap'
+import { hashSecret } from '@uspl/core'
 import { startStack, registerClient, obtainCode, obtainTokens, tokenRequest, decodeJwt, keysMatching } from './helpers.ts'
 
 t.test('access token: header and claims exactly as the contract says; no-store', async (t) => {
@@ -79,6 +80,8 @@ t.test('a reused code answers invalid_grant and revokes the grant it created', a
   const first = await tokenRequest(stack, form)
   t.equal(first.status, 200)
   const grantId = String(decodeJwt(String(first.body.access_token)).claims.grant_id)
+  t.equal(await stack.r.redis.get(`code:used:${hashSecret(code)}`), grantId, 'the used-code marker holds the grant id')
+  t.equal(await stack.r.redis.exists(`code:${hashSecret(code)}`), 0, 'the code is gone')
   const second = await tokenRequest(stack, form)
   t.equal(second.status, 400)
   t.equal(second.body.error, 'invalid_grant')
