@@ -231,3 +231,20 @@ t.test('pages are served over https with a Secure cookie', async (t) => {
   const cookies = ([] as string[]).concat(res.headers['set-cookie'] as string | string[])
   t.match(cookies.find((c) => c.startsWith('uspl_session=')), /Secure/)
 })
+
+t.test('a private-use scheme redirect (cursor://) works end to end, without the localhost warning', async (t) => {
+  const stack = await startStack(t)
+  const redirectUri = 'cursor://anysphere.cursor-retrieval/oauth/user-mcp/callback'
+  const client = await registerClient(stack, { client_name: 'Cursor', redirect_uris: [redirectUri] })
+  const browser = new Browser()
+  const signin = await (await browser.request(`${stack.issuer}/signin`)).text()
+  await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(signin, 'csrf'), email: stack.user.email, password: stack.password } })
+  const res = await browser.request(stack.issuer + authorizeUrl(stack, { client_id: client.client_id, redirect_uri: redirectUri }))
+  const page = await (await browser.request(location(res, stack.issuer))).text()
+  t.match(page, 'anysphere.cursor-retrieval', 'the redirect host is shown')
+  t.notMatch(page, /runs on your own computer/, 'no localhost warning')
+  const { callback } = await obtainCode(stack, client.client_id, { redirectUri, browser })
+  t.equal(callback.protocol, 'cursor:')
+  t.equal(callback.searchParams.get('iss'), stack.issuer)
+  t.ok(callback.searchParams.get('code'))
+})
