@@ -131,7 +131,15 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
   }
 
   const routeOptions = { onRequest: app.authenticate, bodyLimit: 1024 * 1024 }
-  app.post('/mcp', routeOptions, handle)
-  app.get('/mcp', routeOptions, handle)
-  app.delete('/mcp', routeOptions, handle)
+  void app.register(async (scope) => {
+    // clients may send Content-Type: application/json on a bodyless DELETE; that is not a malformed body
+    const json = scope.getDefaultJsonParser('error', 'error')
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '' && request.method !== 'POST') return done(null, undefined)
+      json(request, body as string, done)
+    })
+    scope.post('/mcp', routeOptions, handle)
+    scope.get('/mcp', routeOptions, handle)
+    scope.delete('/mcp', routeOptions, handle)
+  })
 }
