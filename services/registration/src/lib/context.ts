@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { ClientStore, Revoker, createFollowupQueue, closeFollowupQueue } from '@uspl/core'
+import { ClientStore, Revoker, createFollowupQueue, closeQueue } from '@uspl/core'
 import type { Config } from '../config.ts'
 
 export interface RegistrationContext {
@@ -23,7 +23,7 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
   const { config } = opts
   const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
   queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue error'))
-  app.addHook('onClose', async () => { await closeFollowupQueue(queue) })
+  app.addHook('onClose', async () => { await closeQueue(queue) })
   app.decorate('registration', {
     config,
     clients: new ClientStore(app.redis, config.CLIENT_IDLE_TTL_S),

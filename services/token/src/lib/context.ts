@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AccountStore, ApiKeyStore, BrowserSessionStore, ClientStore, Denylist, GrantStore, Revoker, SESSION_COOKIE,
-  createFollowupQueue, closeFollowupQueue, type BrowserSession
+  createFollowupQueue, closeQueue, type BrowserSession
 } from '@uspl/core'
 import type { Config } from '../config.ts'
 import { KeyRing } from './signing-keys.ts'
@@ -48,7 +48,7 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
   const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
   // BullMQ reports connection trouble as events; the revocation itself never depends on the queue
   queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue error'))
-  app.addHook('onClose', async () => { await closeFollowupQueue(queue) })
+  app.addHook('onClose', async () => { await closeQueue(queue) })
   const secure = config.ISSUER_URL.startsWith('https:')
   const sessions = new BrowserSessionStore(redis, config.SESSION_TTL_S)
   const ctx: TokenContext = {
