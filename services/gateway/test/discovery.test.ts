@@ -2,7 +2,7 @@
 import t from 'tap'
 import { discoverOAuthProtectedResourceMetadata, extractResourceMetadataUrl } from '@modelcontextprotocol/sdk/client/auth.js'
 import { testRedis } from '@uspl/testing'
-import { startIssuer, startGateway, mcpHeaders, initializeBody } from './helpers.ts'
+import { startIssuer, startGateway, mcpHeaders, initializeBody, grantFor, tokenFor } from './helpers.ts'
 
 t.test('a 401 leads a client to the protected resource metadata and the issuer', async (t) => {
   const r = await testRedis(t)
@@ -52,4 +52,13 @@ t.test('browsers may call /mcp and read the challenge and the session id', async
   t.match(exposed, 'mcp-session-id')
   const meta = await fetch(`${gw.url}/.well-known/oauth-protected-resource/mcp`, { headers: { origin: 'https://inspector.example' } })
   t.equal(meta.headers.get('access-control-allow-origin'), '*')
+  // the MCP responses themselves are written by the SDK (reply hijacked): they carry the CORS headers too
+  const token = tokenFor(issuer, gw, await grantFor(r, 'usr_browser'))
+  const init = await fetch(gw.mcpUrl, { method: 'POST', headers: { ...mcpHeaders(token), origin: 'https://inspector.example' }, body: initializeBody() })
+  await init.text()
+  t.equal(init.status, 200)
+  t.ok(init.headers.get('mcp-session-id'))
+  t.equal(init.headers.get('access-control-allow-origin'), '*')
+  t.match((init.headers.get('access-control-expose-headers') ?? '').toLowerCase(), 'mcp-session-id')
+  t.ok(init.headers.get('x-request-id'), 'and the request id')
 })
