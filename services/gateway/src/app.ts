@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import { baseFastify, type AppOptions } from '@uspl/server'
+import type { WorkspaceRepository } from '@uspl/core'
 import type { Config } from './config.ts'
 import metrics from './metrics.ts'
 import discovery from './discovery.ts'
@@ -14,7 +15,12 @@ import mcp from './mcp/index.ts'
 
 export type { Config }
 
-export async function build (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+export interface GatewayOptions extends AppOptions {
+  /** where the tools read and write workspace data; the Redis repository when absent (an upstream API could replace it) */
+  repository?: WorkspaceRepository
+}
+
+export async function build (config: Config, options: GatewayOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify('gateway', config, options)
   app.register(cors, {
     origin: '*',
@@ -26,6 +32,6 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   app.register(metrics)
   app.register(discovery, { config })
   app.register(verifier, { config })
-  app.register(mcp, { config })
+  app.register(mcp, { config, repository: options.repository })
   return app
 }

@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { listen, freePort, testEnv, type TestRedis } from '@uspl/testing'
 import { GrantStore, nowSeconds, type Grant } from '@uspl/core'
-import { build } from '../src/app.ts'
+import { build, type GatewayOptions } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -77,11 +77,11 @@ export interface Gateway {
   mcpUrl: string
 }
 
-export async function startGateway (t: Teardown, r: { url: string, prefix: string }, issuer: Issuer, env: Record<string, string> = {}, logger?: object): Promise<Gateway> {
+export async function startGateway (t: Teardown, r: { url: string, prefix: string }, issuer: Issuer, env: Record<string, string> = {}, logger?: object, options: Omit<GatewayOptions, 'logger'> = {}): Promise<Gateway> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const config = loadConfig(testEnv(r, { ISSUER_URL: issuer.url, GATEWAY_RESOURCE_URL: `${url}/mcp`, PORT: String(port), ...env }))
-  const app = await build(config, { logger: logger ?? false })
+  const app = await build(config, { ...options, logger: logger ?? false })
   t.teardown(() => app.close())
   await app.listen({ port, host: '127.0.0.1' })
   await app.revocationFeed.waitReady()

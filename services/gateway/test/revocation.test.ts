@@ -4,8 +4,9 @@ import t from 'tap'
 import { once } from 'node:events'
 import { testRedis, privateRedis, until } from '@uspl/testing'
 import { createRedis, closeRedis, waitReady } from '@uspl/redis'
-import { Revoker, keys } from '@uspl/core'
-import { startIssuer, startGateway, grantFor, tokenFor, claimsFor, connect, rawSession, rawCall, openStream, type Gateway } from './helpers.ts'
+import { EventEmitter } from 'node:events'
+import { Revoker, keys, AccountStore, RedisWorkspaceRepository, type Page, type Recording, type PageRequest } from '@uspl/core'
+import { startIssuer, startGateway, grantFor, tokenFor, claimsFor, connect, rawSession, rawCall, openStream, mcpHeaders, type Gateway } from './helpers.ts'
 
 /** From the revoke call to the last stream's end, on every replica. */
 const BOUND_MS = 1000
@@ -151,4 +152,46 @@ t.test('a dropped subscription replays missed events before the replica is ready
   const metrics = await (await fetch(`${gw.url}/metrics`)).text()
   t.match(metrics, /gateway_revocations_applied_total\{scope="grant",source="(replay|live)"\} 1/)
   t.comment(metrics.includes('source="replay"') ? 'the event arrived by replay' : 'the event arrived live (resubscribed before the revoke)')
+})
+
+/** A repository whose listRecordings never answers: a tool call stays in flight until something aborts it. */
+class StuckRepository extends RedisWorkspaceRepository {
+  readonly entered = new EventEmitter()
+  override listRecordings (_workspaceId: string, _page: PageRequest): Promise<Page<Recording>> {
+    this.entered.emit('call')
+    return new Promise(() => {})
+  }
+}
+
+t.test('revocation aborts the grant\'s in-flight requests', async (t) => {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const repo = new StuckRepository(r.redis)
+  const gw = await startGateway(t, r, issuer, {}, undefined, { repository: repo })
+  const accounts = new AccountStore(r.redis)
+  const ws = await accounts.createWorkspace('Slow')
+  await accounts.setRole(ws.id, 'usr_a', 'member')
+  const grant = await grantFor(r, 'usr_a')
+  const token = tokenFor(issuer, gw, grant)
+  const sessionId = await rawSession(gw, token)
+  const entered = once(repo.entered, 'call')
+  const res = await fetch(gw.mcpUrl, {
+    method: 'POST',
+    headers: mcpHeaders(token, sessionId),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'list_recordings', arguments: { workspace_id: ws.id } } })
+  })
+  t.equal(res.status, 200, 'the call is in flight (an SSE response)')
+  const ended = (async () => {
+    try {
+      const reader = res.body!.getReader()
+      for (;;) if ((await reader.read()).done) break
+    } catch { /* destroyed */ }
+    return Date.now()
+  })()
+  await entered
+  const started = Date.now()
+  await new Revoker({ redis: r.redis, prefix: r.prefix, accessTokenTtlS: 900 }).revokeGrant(grant.id, how)
+  const elapsed = (await ended) - started
+  t.ok(elapsed < BOUND_MS, `the in-flight response ended ${elapsed} ms after the revoke call`)
+  t.notOk(gw.app.mcpSessions.get(sessionId), 'and its session is gone')
 })

@@ -5,7 +5,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent } from '@uspl/core'
+import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent, type WorkspaceRepository } from '@uspl/core'
 import { type Config, replicaId } from '../config.ts'
 import { SessionRegistry } from './sessions.ts'
 import { RedisSessionIndex } from './session-index.ts'
@@ -20,6 +20,7 @@ declare module 'fastify' {
 
 export interface McpPluginOptions {
   config: Config
+  repository?: WorkspaceRepository
 }
 
 async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise<void> {
@@ -54,7 +55,7 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
     config,
     registry,
     index,
-    deps: { accounts: new AccountStore(app.redis), repo: new RedisWorkspaceRepository(app.redis) },
+    deps: { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis) },
     replica: replicaId(config)
   })
 }
