@@ -136,3 +136,5 @@ export async function until (check: () => Promise<boolean> | boolean, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
+
+export { Browser, hiddenField, location, authorizeInBrowser } from './browser.ts'
