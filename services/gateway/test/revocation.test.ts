@@ -65,6 +65,8 @@ t.test('two gateways on one Redis: revoking a grant closes its sessions and stre
     t.match(metrics, 'gateway_revocations_applied_total{scope="grant",source="live"} 1')
     t.match(metrics, 'gateway_revoked_sessions_closed_total 1')
     t.match(metrics, /gateway_revocation_lag_seconds_count 1/)
+    t.match(metrics, /gateway_mcp_sessions_open 1\n/, 'open sessions: only the other grant\'s')
+    t.match(metrics, /gateway_http_requests_total\{method="POST",route="\/mcp",status="200"\} \d+/, 'requests by route and status')
   }
   t.comment(`body done at ${Date.now() - started} ms`)
   t.teardown(() => t.comment(`teardown start at ${Date.now() - started} ms`))
