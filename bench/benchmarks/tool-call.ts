@@ -73,27 +73,36 @@ export const toolCall: Benchmark = {
         rounds.push({ bare: b, gateway: g })
       }
       const mean = (f: (x: { bare: Side, gateway: Side }) => number): number => round(rounds.reduce((a, x) => a + f(x), 0) / rounds.length, 3)
+      const median = (xs: number[]): number => { const v = [...xs].sort((a, b) => a - b); const m = Math.floor(v.length / 2); return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2 }
       const gRps = mean((x) => x.gateway.load.rps)
       const bRps = mean((x) => x.bare.load.rps)
-      const tput = ratio(gRps, bRps)
+      // each round pairs the two servers back to back; the median of the paired ratios resists a round
+      // that something else on the machine disturbed
+      const roundRatios = rounds.map((x) => ratio(x.gateway.load.rps, x.bare.load.rps))
+      const tput = round(median(roundRatios), 3)
+      const gCpu = mean((x) => x.gateway.serverCpuUsPerCall)
+      const bCpu = mean((x) => x.bare.serverCpuUsPerCall)
       const gP50 = mean((x) => x.gateway.load.latency.p50)
       const bP50 = mean((x) => x.bare.load.latency.p50)
       const gP99 = mean((x) => x.gateway.load.latency.p99)
       const bP99 = mean((x) => x.bare.load.latency.p99)
-      const gCpu = mean((x) => x.gateway.serverCpuUsPerCall)
-      const bCpu = mean((x) => x.bare.serverCpuUsPerCall)
+      const capacity = ratio(bCpu, gCpu)
       result.metrics.push(
-        { name: 'throughput (tools/call per s)', value: gRps, baseline: bRps, ratio: tput, unit: '/s', note: `gateway / bare; ${s.connections} keep-alive connections, ${s.durationMs / 1000} s × ${s.rounds} round(s) each` },
+        { name: 'throughput (tools/call per s)', value: gRps, baseline: bRps, ratio: tput, unit: '/s', note: `mean over rounds; ratio: median of the per-round ratios (${roundRatios.join(', ')}); ${s.connections} keep-alive connections, ${s.durationMs / 1000} s × ${s.rounds} alternating round(s)` },
+        { name: 'calls per server CPU-second (per core)', value: round(1e6 / gCpu), baseline: round(1e6 / bCpu), ratio: capacity, unit: '/s', note: 'what one saturated core of each server would serve' },
         { name: 'latency p50', value: gP50, baseline: bP50, ratio: ratio(gP50, bP50), unit: 'ms', note: 'gateway / bare' },
         { name: 'latency p99', value: gP99, baseline: bP99, ratio: ratio(gP99, bP99), unit: 'ms', note: 'gateway / bare' },
         { name: 'server CPU per call', value: gCpu, baseline: bCpu, ratio: ratio(gCpu, bCpu), unit: 'µs', note: 'user+system CPU time of the server process in the window / calls' },
         { name: 'server CPU use', value: mean((x) => x.gateway.serverCpuPct), baseline: mean((x) => x.bare.serverCpuPct), unit: '%', note: '100 % = one core saturated' },
         { name: 'load generator CPU use', value: mean((x) => x.gateway.load.clientCpuPct), baseline: mean((x) => x.bare.load.clientCpuPct), unit: '%', note: 'the client process (separate from the servers)' }
       )
-      result.targets.push({ name: 'throughput ratio gateway/bare', target: '>= 0.85', value: tput, unit: '', met: tput >= 0.85 })
+      result.targets.push(
+        { name: 'throughput ratio gateway/bare, same client load', target: '>= 0.85', value: tput, unit: '', met: tput >= 0.85 },
+        { name: 'throughput ratio per core (calls per server CPU-second)', target: '>= 0.85', value: capacity, unit: '', met: capacity >= 0.85 }
+      )
       const errors = rounds.flatMap((x) => [x.bare, x.gateway]).reduce((a, x) => a + (x.load.requests - x.load.ok), 0)
       if (errors > 0) result.notes.push(`${errors} calls failed during the measured windows: ${JSON.stringify(rounds.map((x) => ({ bare: x.bare.load.outcomes, gateway: x.gateway.load.outcomes })))}`)
-      result.notes.push(`The tool is \`${TOOL.name}\` (one recording read); the bare server runs the same repository read with no authentication (node:http + McpServer + StreamableHTTPServerTransport, one per session). Servers and load generator are separate processes; ${s.rounds} alternating round(s). Tokens are ES256 JWTs from a local issuer whose JWKS the gateway fetched ${issuer.fetches} time(s).`)
+      result.notes.push(`The tool is \`${TOOL.name}\` (one recording read); the bare server runs the same repository read with no authentication (node:http + McpServer + StreamableHTTPServerTransport, one per session). Servers and load generator are separate processes; ${s.rounds} alternating round(s). Two readings of the target: at the same client load (the issue's wording; on this shared machine neither server saturates its core, see CPU use), and per core (what each server would serve with its core saturated: the inverse of CPU per call), which is the capacity a deployment buys. Tokens are ES256 JWTs from a local issuer whose JWKS the gateway fetched ${issuer.fetches} time(s).`)
       result.details = { size: s, rounds, jwksFetches: issuer.fetches }
 
       if (shouldProfile(ctx, result)) {
