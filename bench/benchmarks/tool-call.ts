@@ -15,8 +15,8 @@ import { ratio, round } from '../lib/stats.ts'
 import type { Benchmark, CpuTimeLike } from './common.ts'
 
 const SIZES = {
-  tiny: { connections: 8, durationMs: 1000, warmupMs: 300, rounds: 1, profileMs: 500 },
-  full: { connections: 32, durationMs: 8000, warmupMs: 1500, rounds: 3, profileMs: 5000 }
+  tiny: { connections: 8, durationMs: 800, warmupMs: 200, rounds: 1, profileMs: 500 },
+  full: { connections: 32, durationMs: 8000, warmupMs: 1500, rounds: 5, profileMs: 5000 }
 }
 
 interface Side { load: LoadResult & { clientCpuPct: number }, serverCpuUsPerCall: number, serverCpuPct: number }
@@ -63,6 +63,10 @@ export const toolCall: Benchmark = {
         }
       }
 
+      // a round that is not counted: both processes compile their hot paths before anything is measured
+      ctx.log('warm-up round (not counted)')
+      await measure(bare, false, s.warmupMs * 2, 0)
+      await measure(gateway, true, s.warmupMs * 2, 0)
       const rounds: Array<{ bare: Side, gateway: Side }> = []
       for (let r = 0; r < s.rounds; r++) {
         ctx.log(`round ${r + 1}/${s.rounds}: bare`)
@@ -72,8 +76,9 @@ export const toolCall: Benchmark = {
         ctx.log(`round ${r + 1}: bare ${b.load.rps}/s, gateway ${g.load.rps}/s`)
         rounds.push({ bare: b, gateway: g })
       }
-      const mean = (f: (x: { bare: Side, gateway: Side }) => number): number => round(rounds.reduce((a, x) => a + f(x), 0) / rounds.length, 3)
       const median = (xs: number[]): number => { const v = [...xs].sort((a, b) => a - b); const m = Math.floor(v.length / 2); return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2 }
+      // every figure is the median over the rounds: a round disturbed by something else on the machine does not move it
+      const mean = (f: (x: { bare: Side, gateway: Side }) => number): number => round(median(rounds.map(f)), 3)
       const gRps = mean((x) => x.gateway.load.rps)
       const bRps = mean((x) => x.bare.load.rps)
       // each round pairs the two servers back to back; the median of the paired ratios resists a round
@@ -88,7 +93,7 @@ export const toolCall: Benchmark = {
       const bP99 = mean((x) => x.bare.load.latency.p99)
       const capacity = ratio(bCpu, gCpu)
       result.metrics.push(
-        { name: 'throughput (tools/call per s)', value: gRps, baseline: bRps, ratio: tput, unit: '/s', note: `mean over rounds; ratio: median of the per-round ratios (${roundRatios.join(', ')}); ${s.connections} keep-alive connections, ${s.durationMs / 1000} s × ${s.rounds} alternating round(s)` },
+        { name: 'throughput (tools/call per s)', value: gRps, baseline: bRps, ratio: tput, unit: '/s', note: `median over rounds; ratio: median of the per-round ratios (${roundRatios.join(', ')}); ${s.connections} keep-alive connections, ${s.durationMs / 1000} s × ${s.rounds} alternating round(s)` },
         { name: 'calls per server CPU-second (per core)', value: round(1e6 / gCpu), baseline: round(1e6 / bCpu), ratio: capacity, unit: '/s', note: 'what one saturated core of each server would serve' },
         { name: 'latency p50', value: gP50, baseline: bP50, ratio: ratio(gP50, bP50), unit: 'ms', note: 'gateway / bare' },
         { name: 'latency p99', value: gP99, baseline: bP99, ratio: ratio(gP99, bP99), unit: 'ms', note: 'gateway / bare' },
