@@ -7,7 +7,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  AccountStore, ClientStore, GrantStore, Revoker, createFollowupQueue, startRevocationWorker, closeQueue,
+  AccountStore, ClientStore, GrantStore, createRevocationPipeline, startRevocationWorker, type Revoker,
   type RevocationWorker
 } from '@uspl/core'
 import { webhookUrls, type Config } from './config.ts'
@@ -28,14 +28,13 @@ declare module 'fastify' {
 
 async function domain (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
-  queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue connection error'))
+  const revocation = createRevocationPipeline({ redis: app.redis, redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, log: app.log })
   const d: Domain = {
     accounts: new AccountStore(app.redis),
     // this service never creates or touches clients, so the idle TTL it would renew is not used here
     clients: new ClientStore(app.redis, 0),
     grants: new GrantStore(app.redis, config.REDIS_PREFIX),
-    revoker: new Revoker({ redis: app.redis, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, queue, log: app.log }),
+    revoker: revocation.revoker,
     worker: null
   }
   app.decorate('domain', d)
@@ -54,7 +53,7 @@ async function domain (app: FastifyInstance, opts: { config: Config }): Promise<
   // preClose: before the Redis plugin closes the client the worker writes with
   app.addHook('preClose', async () => {
     await d.worker?.close()
-    await closeQueue(queue)
+    await revocation.close()
   })
 }
 

@@ -4,9 +4,35 @@
  * work twice. BullMQ manages its own connections and prefix; ours is `<REDIS_PREFIX>bull`.
  */
 import { Queue } from 'bullmq'
-import { bullConnection } from '@uspl/redis'
+import { bullConnection, type RedisClient } from '@uspl/redis'
 import { BULL_QUEUE, bullPrefix } from './keys.ts'
+import { Revoker } from './revocation.ts'
+import { closeQueue } from './revocation-worker.ts'
 
 export function createFollowupQueue (redisUrl: string, prefix: string): Queue {
   return new Queue(BULL_QUEUE, { connection: bullConnection(redisUrl) as never, prefix: bullPrefix(prefix) })
+}
+
+export interface RevocationPipeline {
+  revoker: Revoker
+  /** closes the follow-up queue; call before the service's Redis client closes */
+  close: () => Promise<void>
+}
+
+/**
+ * What every service that revokes holds: the Revoker, wired to the follow-up queue. Queue connection
+ * trouble is logged and never fails a revocation (the stream keeps the event; the worker's sweeper
+ * re-queues it).
+ */
+export function createRevocationPipeline (opts: {
+  redis: RedisClient
+  redisUrl: string
+  prefix: string
+  accessTokenTtlS: number
+  log: { warn: (obj: object, msg: string) => void, error: (obj: object, msg: string) => void }
+}): RevocationPipeline {
+  const queue = createFollowupQueue(opts.redisUrl, opts.prefix)
+  queue.on('error', (err) => opts.log.warn({ err }, 'revocation follow-up queue error'))
+  const revoker = new Revoker({ redis: opts.redis, prefix: opts.prefix, accessTokenTtlS: opts.accessTokenTtlS, queue, log: opts.log })
+  return { revoker, close: () => closeQueue(queue) }
 }

@@ -10,7 +10,7 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Denylist, type DenyReason } from '@uspl/core'
+import { Denylist, type DenyReason, type AccessTokenClaims } from '@uspl/core'
 import { isRedisUnavailable } from '@uspl/errors'
 import { type Config, jwksUrl, resourceMetadataUrl } from '../config.ts'
 import { KeySource, UnknownKeyError, JwksUnavailableError } from './jwks.ts'
@@ -30,18 +30,8 @@ export interface AccessToken {
   authTime: number
 }
 
-interface Claims {
-  iss: string
-  sub: string
-  aud: string | string[]
-  client_id: string
-  scope: string
-  jti: string
-  iat: number
-  exp: number
-  auth_time: number
-  grant_id: string
-}
+/** the contract the issuer signs (@uspl/core) */
+type Claims = AccessTokenClaims
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

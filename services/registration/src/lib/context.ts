@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { ClientStore, Revoker, createFollowupQueue, closeQueue } from '@uspl/core'
+import { ClientStore, createRevocationPipeline, type Revoker } from '@uspl/core'
 import type { Config } from '../config.ts'
 
 export interface RegistrationContext {
@@ -21,13 +21,12 @@ declare module 'fastify' {
 
 async function context (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
-  const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
-  queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue error'))
-  app.addHook('onClose', async () => { await closeQueue(queue) })
+  const revocation = createRevocationPipeline({ redis: app.redis, redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, log: app.log })
+  app.addHook('onClose', revocation.close)
   app.decorate('registration', {
     config,
     clients: new ClientStore(app.redis, config.CLIENT_IDLE_TTL_S),
-    revoker: new Revoker({ redis: app.redis, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, queue, log: app.log })
+    revoker: revocation.revoker
   })
 }
 

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AccountStore, ApiKeyStore, BrowserSessionStore, ClientStore, Denylist, GrantStore, Revoker, SESSION_COOKIE,
-  createFollowupQueue, closeQueue, type BrowserSession
+  createRevocationPipeline, type BrowserSession
 } from '@uspl/core'
 import type { Config } from '../config.ts'
 import { KeyRing } from './signing-keys.ts'
@@ -45,10 +45,8 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
   const redis = app.redis
   // first: a bad SIGNING_KEYS_FILE stops the build before anything is opened
   const keyRing = new KeyRing({ redis, file: config.SIGNING_KEYS_FILE, cacheS: config.SIGNING_KEYS_CACHE_S, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
-  const queue = createFollowupQueue(config.REDIS_URL, config.REDIS_PREFIX)
-  // BullMQ reports connection trouble as events; the revocation itself never depends on the queue
-  queue.on('error', (err) => app.log.warn({ err }, 'revocation follow-up queue error'))
-  app.addHook('onClose', async () => { await closeQueue(queue) })
+  const revocation = createRevocationPipeline({ redis, redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, log: app.log })
+  app.addHook('onClose', revocation.close)
   const secure = config.ISSUER_URL.startsWith('https:')
   const sessions = new BrowserSessionStore(redis, config.SESSION_TTL_S)
   const ctx: TokenContext = {
@@ -59,7 +57,7 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
     clients: new ClientStore(redis, config.CLIENT_IDLE_TTL_S),
     grants: new GrantStore(redis, config.REDIS_PREFIX),
     denylist: new Denylist(redis),
-    revoker: new Revoker({ redis, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, queue, log: app.log }),
+    revoker: revocation.revoker,
     keyRing,
     authRequests: new AuthRequestStore(redis),
     codes: new CodeStore(redis),

@@ -3,21 +3,10 @@
  * node:crypto (ECDSA signatures in the JOSE r||s form).
  */
 import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
-import { newId, nowSeconds } from '@uspl/core'
+import { newId, nowSeconds, type AccessTokenClaims } from '@uspl/core'
 import type { KeyRing } from './signing-keys.ts'
 
-export interface AccessTokenClaims {
-  iss: string
-  sub: string
-  aud: string
-  client_id: string
-  scope: string
-  jti: string
-  iat: number
-  exp: number
-  auth_time: number
-  grant_id: string
-}
+export type { AccessTokenClaims }
 
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 
