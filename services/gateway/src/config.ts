@@ -14,7 +14,9 @@ export const schema = {
   SESSION_IDLE_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 86400, default: 1800, description: 'an MCP session without requests (and without an open GET stream) for this long is closed' }),
   SESSION_TOUCH_INTERVAL_S: Type.Integer({ minimum: 1, maximum: 3600, default: 5, description: 'last-active of a session is written to Redis at most this often' }),
   MAX_SESSIONS_PER_GRANT: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'open MCP sessions one grant may hold across all replicas; initialize beyond it answers 429' }),
-  REPLICA_ID: Type.String({ default: '', maxLength: 128, description: 'this replica in the session index; empty means hostname-pid' })
+  REPLICA_ID: Type.String({ default: '', maxLength: 128, description: 'this replica in the session index; empty means hostname-pid' }),
+  REPLICA_URL: Type.String({ default: '', pattern: '^(|https?://[^\\s?#]+)$', description: 'how other replicas reach this one (origin, no /mcp), stored in the session index so a replica that receives a request for a session it does not hold can forward it here; empty means http://127.0.0.1:PORT. In Kubernetes: http://$(POD_IP):3000' }),
+  FORWARD_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'forwarding a request to the replica that owns its session: a connection not made within this time means the owner is gone (404)' })
 }
 
 export type Config = Static<TObject<typeof schema>>
@@ -25,6 +27,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 
 export function replicaId (config: Config): string {
   return config.REPLICA_ID || `${hostname()}-${process.pid}`
+}
+
+/** This replica's internal base URL, without a trailing slash. */
+export function replicaUrl (config: Config): string {
+  return (config.REPLICA_URL || `http://127.0.0.1:${config.PORT}`).replace(/\/+$/, '')
 }
 
 export function jwksUrl (config: Config): string {

@@ -6,10 +6,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent, type WorkspaceRepository } from '@uspl/core'
-import { type Config, replicaId } from '../config.ts'
+import { type Config, replicaId, replicaUrl } from '../config.ts'
 import { SessionRegistry } from './sessions.ts'
 import { RedisSessionIndex } from './session-index.ts'
 import { mcpRoutes } from './transport.ts'
+import { Forwarder } from './forward.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,14 +50,20 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   app.addHook('onReady', async () => { await feed.start() })
   // before the server stops listening: open SSE streams would otherwise hold the close
   app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
-  app.addHook('onClose', async () => { await feed.close() })
+  const forwarder = new Forwarder({ replica: replicaId(config), connectTimeoutMs: config.FORWARD_CONNECT_TIMEOUT_MS, metrics: app.metrics })
+  app.addHook('onClose', async () => {
+    forwarder.close()
+    await feed.close()
+  })
 
   mcpRoutes(app, {
     config,
     registry,
     index,
     deps: { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis) },
-    replica: replicaId(config)
+    replica: replicaId(config),
+    replicaUrl: replicaUrl(config),
+    forwarder
   })
 }
 

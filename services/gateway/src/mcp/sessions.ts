@@ -22,6 +22,22 @@ export interface GetStream {
   timer: NodeJS.Timeout
 }
 
+/**
+ * A request this replica serves without holding a session for it: one forwarded to the replica that owns
+ * its session, or a stateless (2026-07-28) request. Indexed like sessions, so a revocation event aborts it.
+ */
+export interface TrackedRequest {
+  kind: 'forwarded' | 'stateless'
+  grantId: string
+  clientId: string
+  userId: string
+  jti: string
+  /** a token-scope revocation of its jti ends it too (a stream opened with that token) */
+  endsWithToken: boolean
+  /** ends the response and whatever it waits on */
+  abort: () => void
+}
+
 export class McpSession {
   lastActive: number
   lastTouchWritten: number
@@ -71,6 +87,11 @@ export class SessionRegistry extends EventEmitter {
   private readonly byClient = new Map<string, Set<McpSession>>()
   private readonly byUser = new Map<string, Set<McpSession>>()
   private readonly streamsByJti = new Map<string, Set<McpSession>>()
+  private readonly requests = new Set<TrackedRequest>()
+  private readonly requestsByGrant = new Map<string, Set<TrackedRequest>>()
+  private readonly requestsByClient = new Map<string, Set<TrackedRequest>>()
+  private readonly requestsByUser = new Map<string, Set<TrackedRequest>>()
+  private readonly requestsByJti = new Map<string, Set<TrackedRequest>>()
 
   constructor (private readonly opts: SessionRegistryOptions) {
     super()
@@ -82,6 +103,34 @@ export class SessionRegistry extends EventEmitter {
 
   get (id: string): McpSession | undefined {
     return this.sessions.get(id)
+  }
+
+  /** Sessionless requests in flight on this replica (forwarded and stateless). */
+  get requestCount (): number {
+    return this.requests.size
+  }
+
+  /** Sessionless requests of one grant in flight here (for tests and operators). */
+  requestsOfGrant (grantId: string): TrackedRequest[] {
+    return [...this.requestsByGrant.get(grantId) ?? []]
+  }
+
+  /** Tracks a sessionless request until its response closes; revocation and shutdown abort it. */
+  trackSessionless (request: TrackedRequest, res: ServerResponse): void {
+    this.requests.add(request)
+    addTo(this.requestsByGrant, request.grantId, request)
+    addTo(this.requestsByClient, request.clientId, request)
+    addTo(this.requestsByUser, request.userId, request)
+    addTo(this.requestsByJti, request.jti, request)
+    res.once('close', () => {
+      this.requests.delete(request)
+      removeFrom(this.requestsByGrant, request.grantId, request)
+      removeFrom(this.requestsByClient, request.clientId, request)
+      removeFrom(this.requestsByUser, request.userId, request)
+      removeFrom(this.requestsByJti, request.jti, request)
+      this.emit('request-closed', request)
+    })
+    this.emit('request-tracked', request)
   }
 
   /** Sessions of one grant on this replica (for tests and operators). */
@@ -204,8 +253,30 @@ export class SessionRegistry extends EventEmitter {
     return out
   }
 
-  /** Applies a revocation event; returns how many sessions (or, for one token, streams) it closed. */
+  /** The sessionless requests a revocation event names, by index. */
+  private affectedRequests (event: RevocationEvent): Set<TrackedRequest> {
+    const out = new Set<TrackedRequest>()
+    if (event.scope === 'token') {
+      for (const r of this.requestsByJti.get(event.jti ?? '') ?? []) if (r.endsWithToken) out.add(r)
+      return out
+    }
+    for (const gid of event.grantIds) for (const r of this.requestsByGrant.get(gid) ?? []) out.add(r)
+    if (event.scope === 'client' && event.clientId) for (const r of this.requestsByClient.get(event.clientId) ?? []) out.add(r)
+    if (event.scope === 'user' && event.userId) for (const r of this.requestsByUser.get(event.userId) ?? []) out.add(r)
+    return out
+  }
+
+  /**
+   * Applies a revocation event; returns how many sessions (or, for one token, streams) and sessionless
+   * requests it closed.
+   */
   applyRevocation (event: RevocationEvent): number {
+    const requests = this.affectedRequests(event)
+    for (const r of requests) r.abort()
+    return requests.size + this.applyToSessions(event)
+  }
+
+  private applyToSessions (event: RevocationEvent): number {
     if (event.scope === 'token') {
       // one access token revoked: the grant lives on, but a stream opened with that token must not
       let n = 0
@@ -222,6 +293,7 @@ export class SessionRegistry extends EventEmitter {
   }
 
   async closeAll (reason: CloseReason): Promise<void> {
+    for (const r of [...this.requests]) r.abort()
     await Promise.all([...this.sessions.values()].map((s) => this.close(s, reason)))
   }
 }

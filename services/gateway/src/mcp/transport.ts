@@ -1,8 +1,10 @@
 /**
  * MCP over Streamable HTTP at /mcp, with the SDK inside Fastify. Each request is authenticated first
  * (route onRequest hook), then, as steps:
- *   1. find the session: an initialize without Mcp-Session-Id opens one (per-grant cap, Redis index);
- *      any other request needs the id (400 without it, 404 for an unknown or ended one);
+ *   1. find the session: an initialize without Mcp-Session-Id opens one (per-grant cap, Redis index, with
+ *      this replica's id and URL); any other request needs the id (400 without it). An id this replica does
+ *      not hold costs one index read (only then): when another replica owns it and the request was not
+ *      forwarded already, it is forwarded there (forward.ts); otherwise 404;
  *   2. bind: a session answers only its own grant's tokens (404 otherwise; the session is untouched);
  *   3. hand the raw request and response to the session's StreamableHTTPServerTransport (reply hijacked)
  *      with authInfo, tracking the request (and a GET stream with its token's expiry) for revocation.
@@ -18,6 +20,7 @@ import type { AccessToken } from '../auth/verifier.ts'
 import type { ToolDeps } from '../tools/context.ts'
 import { McpSession, type SessionRegistry } from './sessions.ts'
 import type { SessionIndex } from './session-index.ts'
+import { FORWARDED_BY, type Forwarder } from './forward.ts'
 import { createMcpServer } from './server.ts'
 
 export interface TransportOptions {
@@ -26,6 +29,16 @@ export interface TransportOptions {
   index: SessionIndex
   deps: ToolDeps
   replica: string
+  /** this replica's REPLICA_URL */
+  replicaUrl: string
+  forwarder: Forwarder
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the /mcp request body as received, for forwarding it unchanged */
+    mcpRawBody: string | undefined
+  }
 }
 
 type Refusal = 'missing_session_id' | 'unknown_session' | 'other_grant' | 'session_cap'
@@ -94,7 +107,7 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
     const token = request.accessToken as AccessToken
     const id = randomUUID()
     const openedAt = Date.now()
-    const allowed = await index.open({ id, grantId: token.grantId, clientId: token.clientId, userId: token.userId, replica: opts.replica, openedAt }, config.MAX_SESSIONS_PER_GRANT, config.SESSION_IDLE_TIMEOUT_S)
+    const allowed = await index.open({ id, grantId: token.grantId, clientId: token.clientId, userId: token.userId, replica: opts.replica, url: opts.replicaUrl, openedAt }, config.MAX_SESSIONS_PER_GRANT, config.SESSION_IDLE_TIMEOUT_S)
     if (!allowed) return void refuse(reply, 'session_cap')
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id })
     const server = createMcpServer(deps)
@@ -111,6 +124,42 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
     }
   }
 
+  /** Step 1 for an id this replica does not hold: forward to the replica that does, if any. */
+  async function elsewhere (request: FastifyRequest, reply: FastifyReply, sessionId: string): Promise<void> {
+    const token = request.accessToken as AccessToken
+    // forwarded once already: the sender read the index and chose this replica; never forward again
+    if (request.headers[FORWARDED_BY] !== undefined) return void refuse(reply, 'unknown_session')
+    let owner
+    try {
+      owner = await index.locate(sessionId)
+    } catch (err) {
+      request.log.warn({ err, sessionId }, 'the session index cannot be read')
+      return void jsonRpcError(reply.header('retry-after', '2'), 503, -32000, 'Service Unavailable: the session index cannot be read; retry shortly')
+    }
+    if (!owner || owner.replica === opts.replica || owner.url === '' || owner.url === opts.replicaUrl) return void refuse(reply, 'unknown_session')
+    if (owner.grantId !== token.grantId) {
+      // the owner would refuse it too; refused here, it never crosses
+      request.log.warn({ sessionId, grantId: token.grantId, clientId: token.clientId }, 'session used with another grant\'s token')
+      return void refuse(reply, 'other_grant')
+    }
+    const res = reply.raw
+    const localHeaders = reply.getHeaders()
+    reply.hijack()
+    if (request.method === 'GET') request.raw.socket.setTimeout(0)
+    const controller = new AbortController()
+    registry.trackSessionless({
+      kind: 'forwarded',
+      grantId: token.grantId,
+      clientId: token.clientId,
+      userId: token.userId,
+      jti: token.jti,
+      endsWithToken: request.method === 'GET',
+      abort: () => controller.abort()
+    }, res)
+    request.log.debug({ sessionId, owner: owner.replica }, 'forwarding to the replica holding the session')
+    await opts.forwarder.forward(owner, { req: request.raw, res, body: request.mcpRawBody, requestId: request.id, localHeaders: localHeaders as Record<string, string>, log: request.log, signal: controller.signal })
+  }
+
   async function handle (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const token = request.accessToken as AccessToken
     const header = request.headers['mcp-session-id']
@@ -120,7 +169,7 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
       return void refuse(reply, 'missing_session_id')
     }
     const session = registry.get(sessionId)
-    if (!session) return void refuse(reply, 'unknown_session')
+    if (!session) return elsewhere(request, reply, sessionId)
     if (session.grantId !== token.grantId) {
       // another grant's token on this session: refused without a trace on the session (no touch, no close)
       request.log.warn({ sessionId, grantId: token.grantId, clientId: token.clientId }, 'session used with another grant\'s token')
@@ -134,7 +183,9 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
   void app.register(async (scope) => {
     // clients may send Content-Type: application/json on a bodyless DELETE; that is not a malformed body
     const json = scope.getDefaultJsonParser('error', 'error')
+    scope.decorateRequest('mcpRawBody', undefined)
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      request.mcpRawBody = body as string
       if (body === '' && request.method !== 'POST') return done(null, undefined)
       json(request, body as string, done)
     })
