@@ -78,19 +78,19 @@ export const toolCall: Benchmark = {
       }
       const median = (xs: number[]): number => { const v = [...xs].sort((a, b) => a - b); const m = Math.floor(v.length / 2); return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2 }
       // every figure is the median over the rounds: a round disturbed by something else on the machine does not move it
-      const mean = (f: (x: { bare: Side, gateway: Side }) => number): number => round(median(rounds.map(f)), 3)
-      const gRps = mean((x) => x.gateway.load.rps)
-      const bRps = mean((x) => x.bare.load.rps)
+      const mid = (f: (x: { bare: Side, gateway: Side }) => number): number => round(median(rounds.map(f)), 3)
+      const gRps = mid((x) => x.gateway.load.rps)
+      const bRps = mid((x) => x.bare.load.rps)
       // each round pairs the two servers back to back; the median of the paired ratios resists a round
       // that something else on the machine disturbed
       const roundRatios = rounds.map((x) => ratio(x.gateway.load.rps, x.bare.load.rps))
       const tput = round(median(roundRatios), 3)
-      const gCpu = mean((x) => x.gateway.serverCpuUsPerCall)
-      const bCpu = mean((x) => x.bare.serverCpuUsPerCall)
-      const gP50 = mean((x) => x.gateway.load.latency.p50)
-      const bP50 = mean((x) => x.bare.load.latency.p50)
-      const gP99 = mean((x) => x.gateway.load.latency.p99)
-      const bP99 = mean((x) => x.bare.load.latency.p99)
+      const gCpu = mid((x) => x.gateway.serverCpuUsPerCall)
+      const bCpu = mid((x) => x.bare.serverCpuUsPerCall)
+      const gP50 = mid((x) => x.gateway.load.latency.p50)
+      const bP50 = mid((x) => x.bare.load.latency.p50)
+      const gP99 = mid((x) => x.gateway.load.latency.p99)
+      const bP99 = mid((x) => x.bare.load.latency.p99)
       const capacity = ratio(bCpu, gCpu)
       result.metrics.push(
         { name: 'throughput (tools/call per s)', value: gRps, baseline: bRps, ratio: tput, unit: '/s', note: `median over rounds; ratio: median of the per-round ratios (${roundRatios.join(', ')}); ${s.connections} keep-alive connections, ${s.durationMs / 1000} s × ${s.rounds} alternating round(s)` },
@@ -98,8 +98,8 @@ export const toolCall: Benchmark = {
         { name: 'latency p50', value: gP50, baseline: bP50, ratio: ratio(gP50, bP50), unit: 'ms', note: 'gateway / bare' },
         { name: 'latency p99', value: gP99, baseline: bP99, ratio: ratio(gP99, bP99), unit: 'ms', note: 'gateway / bare' },
         { name: 'server CPU per call', value: gCpu, baseline: bCpu, ratio: ratio(gCpu, bCpu), unit: 'µs', note: 'user+system CPU time of the server process in the window / calls' },
-        { name: 'server CPU use', value: mean((x) => x.gateway.serverCpuPct), baseline: mean((x) => x.bare.serverCpuPct), unit: '%', note: '100 % = one core saturated' },
-        { name: 'load generator CPU use', value: mean((x) => x.gateway.load.clientCpuPct), baseline: mean((x) => x.bare.load.clientCpuPct), unit: '%', note: 'the client process (separate from the servers)' }
+        { name: 'server CPU use', value: mid((x) => x.gateway.serverCpuPct), baseline: mid((x) => x.bare.serverCpuPct), unit: '%', note: '100 % = one core saturated' },
+        { name: 'load generator CPU use', value: mid((x) => x.gateway.load.clientCpuPct), baseline: mid((x) => x.bare.load.clientCpuPct), unit: '%', note: 'the client process (separate from the servers)' }
       )
       result.targets.push(
         { name: 'throughput ratio gateway/bare, same client load', target: '>= 0.85', value: tput, unit: '', met: tput >= 0.85 },
