@@ -25,7 +25,8 @@ export async function build (config: Config, options: GatewayOptions = {}): Prom
   app.register(cors, {
     origin: '*',
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['authorization', 'content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id'],
+    // mcp-method and mcp-name: the standard headers of protocol 2026-07-28
+    allowedHeaders: ['authorization', 'content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name'],
     exposedHeaders: ['www-authenticate', 'mcp-session-id', 'mcp-protocol-version'],
     maxAge: 600
   })

@@ -6,10 +6,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent, type WorkspaceRepository } from '@uspl/core'
-import { type Config, replicaId, replicaUrl } from '../config.ts'
+import { type Config, replicaId, replicaUrl, resourceMetadataUrl } from '../config.ts'
 import { SessionRegistry } from './sessions.ts'
 import { RedisSessionIndex } from './session-index.ts'
-import { mcpRoutes } from './transport.ts'
+import { mcpRoutes, authInfo } from './transport.ts'
+import { StatelessEndpoint } from './stateless.ts'
 import { Forwarder } from './forward.ts'
 
 declare module 'fastify' {
@@ -50,9 +51,21 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   app.addHook('onReady', async () => { await feed.start() })
   // before the server stops listening: open SSE streams would otherwise hold the close
   app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
+  const deps = { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis) }
+  const resource = new URL(config.GATEWAY_RESOURCE_URL)
+  const stateless = new StatelessEndpoint({
+    deps,
+    registry,
+    metrics: app.metrics,
+    log: app.log,
+    resource,
+    resourceMetadataUrl: resourceMetadataUrl(config),
+    authInfo: (token) => authInfo(token, resource)
+  })
   const forwarder = new Forwarder({ replica: replicaId(config), connectTimeoutMs: config.FORWARD_CONNECT_TIMEOUT_MS, metrics: app.metrics })
   app.addHook('onClose', async () => {
     forwarder.close()
+    await stateless.close()
     await feed.close()
   })
 
@@ -60,10 +73,11 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
     config,
     registry,
     index,
-    deps: { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis) },
+    deps,
     replica: replicaId(config),
     replicaUrl: replicaUrl(config),
-    forwarder
+    forwarder,
+    stateless
   })
 }
 

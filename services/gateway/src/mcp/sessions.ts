@@ -35,8 +35,11 @@ export interface TrackedRequest {
   /** a token-scope revocation of its jti ends it too (a stream opened with that token) */
   endsWithToken: boolean
   /** ends the response and whatever it waits on */
-  abort: () => void
+  abort: (why: AbortReason) => void
 }
+
+/** Why a sessionless request is aborted: its access was revoked, or this replica is shutting down. */
+export type AbortReason = 'revoked' | 'shutdown'
 
 export class McpSession {
   lastActive: number
@@ -272,7 +275,7 @@ export class SessionRegistry extends EventEmitter {
    */
   applyRevocation (event: RevocationEvent): number {
     const requests = this.affectedRequests(event)
-    for (const r of requests) r.abort()
+    for (const r of requests) r.abort('revoked')
     return requests.size + this.applyToSessions(event)
   }
 
@@ -293,7 +296,7 @@ export class SessionRegistry extends EventEmitter {
   }
 
   async closeAll (reason: CloseReason): Promise<void> {
-    for (const r of [...this.requests]) r.abort()
+    for (const r of [...this.requests]) r.abort('shutdown')
     await Promise.all([...this.sessions.values()].map((s) => this.close(s, reason)))
   }
 }

@@ -5,6 +5,8 @@
  *      this replica's id and URL); any other request needs the id (400 without it). An id this replica does
  *      not hold costs one index read (only then): when another replica owns it and the request was not
  *      forwarded already, it is forwarded there (forward.ts); otherwise 404;
+ *      A request without the id that declares protocol 2026-07-28 is stateless: served per request by the
+ *      v2 SDK (stateless.ts), tracked for revocation, no session;
  *   2. bind: a session answers only its own grant's tokens (404 otherwise; the session is untouched);
  *   3. hand the raw request and response to the session's StreamableHTTPServerTransport (reply hijacked)
  *      with authInfo, tracking the request (and a GET stream with its token's expiry) for revocation.
@@ -21,6 +23,7 @@ import type { ToolDeps } from '../tools/context.ts'
 import { McpSession, type SessionRegistry } from './sessions.ts'
 import type { SessionIndex } from './session-index.ts'
 import { FORWARDED_BY, type Forwarder } from './forward.ts'
+import type { StatelessEndpoint } from './stateless.ts'
 import { createMcpServer } from './server.ts'
 
 export interface TransportOptions {
@@ -32,6 +35,7 @@ export interface TransportOptions {
   /** this replica's REPLICA_URL */
   replicaUrl: string
   forwarder: Forwarder
+  stateless: StatelessEndpoint
 }
 
 declare module 'fastify' {
@@ -47,7 +51,7 @@ function jsonRpcError (reply: FastifyReply, status: number, code: number, messag
   return reply.code(status).header('cache-control', 'no-store').send({ jsonrpc: '2.0', error: { code, message }, id: null })
 }
 
-function authInfo (token: AccessToken, resource: URL): AuthInfo {
+export function authInfo (token: AccessToken, resource: URL): AuthInfo {
   return {
     token: token.token,
     clientId: token.clientId,
@@ -154,7 +158,7 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
       userId: token.userId,
       jti: token.jti,
       endsWithToken: request.method === 'GET',
-      abort: () => controller.abort()
+      abort: () => { controller.abort() }
     }, res)
     request.log.debug({ sessionId, owner: owner.replica }, 'forwarding to the replica holding the session')
     await opts.forwarder.forward(owner, { req: request.raw, res, body: request.mcpRawBody, requestId: request.id, localHeaders: localHeaders as Record<string, string>, log: request.log, signal: controller.signal })
@@ -166,6 +170,7 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
     const sessionId = Array.isArray(header) ? header[0] : header
     if (!sessionId) {
       if (request.method === 'POST' && isInitialize(request.body)) return open(request, reply)
+      if (await opts.stateless.claims(request)) return opts.stateless.serve(request, reply)
       return void refuse(reply, 'missing_session_id')
     }
     const session = registry.get(sessionId)

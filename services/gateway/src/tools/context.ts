@@ -4,7 +4,7 @@
  * missing item or a bad argument is a tool result with isError and a sentence a person understands.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
+import type { Caller } from './host.ts'
 import { z } from 'zod'
 import { InvalidCursorError, RecordingNotFoundError, MAX_PAGE, type AccountStore, type Role, type WorkspaceRepository } from '@uspl/core'
 
@@ -16,7 +16,7 @@ export interface ToolDeps {
 export class ToolRefusal extends Error {}
 
 /** The user the request's token names; the gateway always passes it (see mcp/transport.ts). */
-export function callerOf (extra: { authInfo?: AuthInfo }): string {
+export function callerOf (extra: Caller): string {
   const userId = extra.authInfo?.extra?.userId
   if (typeof userId !== 'string') throw new ToolRefusal('this request carries no user; reconnect and sign in again')
   return userId

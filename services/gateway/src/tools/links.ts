@@ -1,4 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { ToolHost } from './host.ts'
 import { z } from 'zod'
 import { callerOf, mayDelete, ok, page, refusal, requireMember, run, workspaceId, type ToolDeps } from './context.ts'
 
@@ -7,8 +7,8 @@ const access = z.enum(['workspace', 'public']).describe('Who can open the link: 
 const title = z.string().trim().min(1).max(200).describe('A title for the link, shown to people who open it.')
 const expiresAt = z.string().datetime({ offset: true }).describe('When the link stops working, as an ISO 8601 date-time (e.g. "2030-01-31T12:00:00Z").')
 
-export function registerLinkTools (server: McpServer, deps: ToolDeps): void {
-  server.registerTool('list_recording_links', {
+export function registerLinkTools (host: ToolHost, deps: ToolDeps): void {
+  host.tool('list_recording_links', {
     title: 'List recording links',
     description: 'Lists the share links of a workspace, newest first, optionally only those of one recording. Pass nextCursor back as cursor for the next page.',
     inputSchema: { workspace_id: workspaceId, recording_id: z.string().min(1).max(64).optional().describe('Only the links of this recording.'), ...page },
@@ -22,7 +22,7 @@ export function registerLinkTools (server: McpServer, deps: ToolDeps): void {
     return ok(`${result.items.length} link(s)${result.nextCursor ? '; more with nextCursor' : ''}.`, { links: result.items, nextCursor: result.nextCursor })
   }))
 
-  server.registerTool('get_recording_link', {
+  host.tool('get_recording_link', {
     title: 'Get a recording link',
     description: 'Returns one share link: its URL, recording, access, expiry and creator.',
     inputSchema: { workspace_id: workspaceId, link_id: linkId },
@@ -34,7 +34,7 @@ export function registerLinkTools (server: McpServer, deps: ToolDeps): void {
     return ok(`Link "${link.title}": ${link.url}`, { link })
   }))
 
-  server.registerTool('create_recording_link', {
+  host.tool('create_recording_link', {
     title: 'Create a recording link',
     description: 'Creates a share link to a recording of the workspace. Any member may create links.',
     inputSchema: { workspace_id: workspaceId, recording_id: z.string().min(1).max(64).describe('The recording to link to.'), title, access: access.optional().describe('Default "workspace". ' + access.description), expires_at: expiresAt.optional() }
@@ -45,7 +45,7 @@ export function registerLinkTools (server: McpServer, deps: ToolDeps): void {
     return ok(`Created link "${link.title}": ${link.url}`, { link })
   }))
 
-  server.registerTool('update_recording_link', {
+  host.tool('update_recording_link', {
     title: 'Update a recording link',
     description: 'Changes a share link\'s title, access or expiry (expires_at null removes the expiry). Any member may update links; fields left out stay as they are.',
     inputSchema: { workspace_id: workspaceId, link_id: linkId, title: title.optional(), access: access.optional(), expires_at: expiresAt.nullable().optional() },
@@ -60,7 +60,7 @@ export function registerLinkTools (server: McpServer, deps: ToolDeps): void {
     return ok(`Updated link "${link.title}".`, { link })
   }))
 
-  server.registerTool('delete_recording_link', {
+  host.tool('delete_recording_link', {
     title: 'Delete a recording link',
     description: 'Deletes a share link; people holding its URL can no longer open it. Allowed for the workspace\'s owners and admins, and for the link\'s creator.',
     inputSchema: { workspace_id: workspaceId, link_id: linkId },

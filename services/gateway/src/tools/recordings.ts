@@ -1,11 +1,11 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { ToolHost } from './host.ts'
 import { z } from 'zod'
 import { callerOf, mayDelete, ok, page, refusal, requireMember, run, workspaceId, type ToolDeps } from './context.ts'
 
 const recordingId = z.string().min(1).max(64).describe('The recording id (e.g. "rec_…").')
 
-export function registerRecordingTools (server: McpServer, deps: ToolDeps): void {
-  server.registerTool('list_recordings', {
+export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
+  host.tool('list_recordings', {
     title: 'List recordings',
     description: 'Lists the recordings of a workspace, newest first, one page at a time. Pass nextCursor back as cursor for the next page.',
     inputSchema: { workspace_id: workspaceId, ...page },
@@ -16,7 +16,7 @@ export function registerRecordingTools (server: McpServer, deps: ToolDeps): void
     return ok(`${result.items.length} recording(s)${result.nextCursor ? '; more with nextCursor' : ''}.`, { recordings: result.items, nextCursor: result.nextCursor })
   }))
 
-  server.registerTool('get_recording', {
+  host.tool('get_recording', {
     title: 'Get a recording',
     description: 'Returns one recording of a workspace: title, duration, who created it and when.',
     inputSchema: { workspace_id: workspaceId, recording_id: recordingId },
@@ -28,7 +28,7 @@ export function registerRecordingTools (server: McpServer, deps: ToolDeps): void
     return ok(`Recording "${recording.title}".`, { recording })
   }))
 
-  server.registerTool('delete_recording', {
+  host.tool('delete_recording', {
     title: 'Delete a recording',
     description: 'Deletes a recording and every link to it, for good. Allowed for the workspace\'s owners and admins, and for the recording\'s creator.',
     inputSchema: { workspace_id: workspaceId, recording_id: recordingId },

@@ -1,8 +1,8 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { ToolHost } from './host.ts'
 import { callerOf, ok, run, type ToolDeps } from './context.ts'
 
-export function registerWorkspaceTools (server: McpServer, deps: ToolDeps): void {
-  server.registerTool('list_workspaces', {
+export function registerWorkspaceTools (host: ToolHost, deps: ToolDeps): void {
+  host.tool('list_workspaces', {
     title: 'List workspaces',
     description: 'Lists the workspaces you belong to, with your role in each (owner, admin or member). Every other tool takes one of these workspace ids.',
     inputSchema: {},

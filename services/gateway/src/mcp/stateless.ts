@@ -1,0 +1,178 @@
+/**
+ * Protocol revision 2026-07-28: stateless requests at the same /mcp URL as the 2025 sessions. Such a
+ * request has no initialize and no Mcp-Session-Id; it carries its protocol version and client
+ * capabilities in params._meta (io.modelcontextprotocol/protocolVersion, .../clientCapabilities) and the
+ * MCP-Protocol-Version and Mcp-Method headers. The v2 SDK classifies it (isLegacyRequest, the SDK's own
+ * routing decision) and answers it with a fresh server per request (createMcpHandler, legacy: 'reject'),
+ * with the same nine tools (tools/host.ts) and the verified token as authInfo. server/discover is the
+ * v2 SDK's.
+ *
+ * The request was authenticated like any other (the route's onRequest verifier and denylist). While it is
+ * in flight it is tracked in the registry by grant, client, user and jti, so a revocation event aborts
+ * it: an answer not started yet becomes 401 invalid_token with the usual challenge, a started one (SSE)
+ * ends. A stream also ends when the token it was opened with expires, and on shutdown.
+ */
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import { createMcpHandler, isLegacyRequest, McpServer, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server'
+import type { AccessToken } from '../auth/verifier.ts'
+import { AuthFailure, challenge } from '../auth/challenges.ts'
+import type { GatewayMetrics } from '../metrics.ts'
+import type { ToolDeps } from '../tools/context.ts'
+import { v2Host } from '../tools/host.ts'
+import { INSTRUCTIONS, SERVER_INFO, registerTools } from './server.ts'
+import type { AbortReason, SessionRegistry } from './sessions.ts'
+
+export const STATELESS_PROTOCOL_VERSION = '2026-07-28'
+
+/** A v2 SDK McpServer with the workspace tools, for one stateless request. */
+export function createStatelessServer (deps: ToolDeps): McpServer {
+  const server = new McpServer(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS })
+  registerTools(v2Host(server), deps)
+  return server
+}
+
+const SKIPPED_HEADERS = new Set(['host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
+
+/** The Fastify request as a web Request (headers only: the body is passed parsed). */
+function webRequest (request: FastifyRequest, base: URL, signal?: AbortSignal): Request {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || SKIPPED_HEADERS.has(name)) continue
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v)
+    else headers.set(name, value)
+  }
+  return new Request(new URL(request.raw.url ?? '/mcp', base), { method: request.method, headers, signal })
+}
+
+type Outcome = 'completed' | 'revoked' | 'expired' | 'client_gone' | 'shutdown' | 'failed'
+
+export interface StatelessOptions {
+  deps: ToolDeps
+  registry: SessionRegistry
+  metrics: GatewayMetrics
+  log: FastifyBaseLogger
+  resource: URL
+  resourceMetadataUrl: string
+  authInfo: (token: AccessToken) => AuthInfo
+}
+
+export class StatelessEndpoint {
+  private readonly handler: McpHttpHandler
+
+  constructor (private readonly opts: StatelessOptions) {
+    this.handler = createMcpHandler(() => createStatelessServer(opts.deps), {
+      legacy: 'reject',
+      onerror: (err) => { opts.log.debug({ err }, 'stateless MCP request rejected or failed') }
+    })
+  }
+
+  /**
+   * Whether a request without Mcp-Session-Id is 2026-07-28 traffic (or claims to be: the v2 SDK then owns
+   * the error answer). Only called off the session path.
+   */
+  async claims (request: FastifyRequest): Promise<boolean> {
+    if (request.method !== 'POST') return false
+    return !await isLegacyRequest(webRequest(request, this.opts.resource), request.body)
+  }
+
+  /** Serves one stateless request; resolves when its response has closed. */
+  async serve (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { registry, metrics, log } = this.opts
+    const token = request.accessToken as AccessToken
+    const res: ServerResponse = reply.raw
+    const local = { ...reply.getHeaders(), 'x-request-id': request.id } as OutgoingHttpHeaders
+    reply.hijack()
+    request.raw.socket.setTimeout(0)
+
+    const controller = new AbortController()
+    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null
+    let outcome: Outcome | null = null
+    const finish = (why: Outcome): void => {
+      if (outcome) return
+      outcome = why
+      clearTimeout(expiry)
+      metrics.statelessRequests.inc({ outcome: why })
+      if (why === 'completed') return
+      controller.abort()
+      reader?.cancel().catch(() => {})
+      if (res.writableEnded || res.destroyed) return
+      if (why === 'client_gone') return void res.destroy()
+      if (res.headersSent) return void res.end()
+      if (why === 'revoked' || why === 'expired') {
+        const failure = new AuthFailure(why === 'revoked' ? 'grant_revoked' : 'expired', 401, 'invalid_token', why === 'revoked' ? 'access was revoked while this request was in flight' : 'the token expired while this request was in flight')
+        res.writeHead(401, { ...local, 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': challenge(this.opts.resourceMetadataUrl, failure) })
+        return void res.end(JSON.stringify({ error: 'invalid_token', error_description: failure.message }))
+      }
+      if (why === 'shutdown') {
+        res.writeHead(503, { ...local, 'content-type': 'application/json', 'retry-after': '2' })
+        return void res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Service Unavailable: this replica is shutting down; retry' }, id: null }))
+      }
+      res.writeHead(500, { ...local, 'content-type': 'application/json' })
+      res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }))
+    }
+    // a stream (subscriptions/listen, a long tool call) ends when its token does, like a 2025 GET stream
+    const expiry = setTimeout(() => finish('expired'), Math.max(0, token.exp * 1000 - Date.now()))
+    expiry.unref()
+    res.once('close', () => finish(res.writableFinished ? 'completed' : 'client_gone'))
+    registry.trackSessionless({
+      kind: 'stateless',
+      grantId: token.grantId,
+      clientId: token.clientId,
+      userId: token.userId,
+      jti: token.jti,
+      endsWithToken: true,
+      abort: (why: AbortReason) => finish(why)
+    }, res)
+
+    let response: Response
+    try {
+      response = await this.handler.fetch(webRequest(request, this.opts.resource, controller.signal), { authInfo: this.opts.authInfo(token), parsedBody: request.body })
+    } catch (err) {
+      if (outcome) return
+      log.error({ err }, 'stateless MCP request failed')
+      return finish('failed')
+    }
+    if (outcome) {
+      await response.body?.cancel().catch(() => {})
+      return
+    }
+    const headers: OutgoingHttpHeaders = { ...local }
+    response.headers.forEach((value, name) => { headers[name] = value })
+    res.writeHead(response.status, headers)
+    if (!response.body) {
+      res.end()
+      return
+    }
+    res.flushHeaders()
+    reader = response.body.getReader()
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done || outcome) break
+        if (!res.write(value)) await drained(res)
+      }
+      if (!outcome && !res.writableEnded) res.end()
+    } catch (err) {
+      if (outcome) return
+      log.warn({ err }, 'stateless MCP response broke off')
+      res.destroy()
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.handler.close()
+  }
+}
+
+function drained (res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.once('drain', done)
+    res.once('close', done)
+  })
+}
