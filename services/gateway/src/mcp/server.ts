@@ -1,5 +1,6 @@
 /** One McpServer (v1 SDK) per session, with the workspace tools; the tools are shared with the stateless server (stateless.ts). */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import type { ToolDeps } from '../tools/context.ts'
 import { registerWorkspaceTools } from '../tools/workspaces.ts'
 import { registerRecordingTools } from '../tools/recordings.ts'
@@ -17,8 +18,19 @@ export function registerTools (host: ToolHost, deps: ToolDeps): void {
   registerLinkTools(host, deps)
 }
 
-export function createMcpServer (deps: ToolDeps): McpServer {
-  const server = new McpServer(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS })
-  registerTools(v1Host(server), deps)
-  return server
+/**
+ * Makes the per-session servers. The tool definitions (their zod schemas, descriptions and bodies) are
+ * built once per app and the JSON Schema validator is shared: a session then costs its McpServer and
+ * transport, not a fresh copy of every schema (the session-cost benchmark found those were most of it).
+ */
+export function mcpServerFactory (deps: ToolDeps): () => McpServer {
+  const tools: Array<Parameters<ToolHost['tool']>> = []
+  registerTools({ tool: (...definition) => { tools.push(definition as unknown as Parameters<ToolHost['tool']>) } }, deps)
+  const jsonSchemaValidator = new AjvJsonSchemaValidator()
+  return () => {
+    const server = new McpServer(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator })
+    const host = v1Host(server)
+    for (const [name, config, body] of tools) host.tool(name, config, body)
+    return server
+  }
 }

@@ -24,7 +24,7 @@ import { McpSession, type SessionRegistry } from './sessions.ts'
 import type { SessionIndex } from './session-index.ts'
 import { FORWARDED_BY, type Forwarder } from './forward.ts'
 import type { StatelessEndpoint } from './stateless.ts'
-import { createMcpServer } from './server.ts'
+import { mcpServerFactory } from './server.ts'
 
 export interface TransportOptions {
   config: Config
@@ -68,6 +68,7 @@ function isInitialize (body: unknown): boolean {
 
 export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
   const { config, registry, index, deps } = opts
+  const newServer = mcpServerFactory(deps)
   const resource = new URL(config.GATEWAY_RESOURCE_URL)
 
   function refuse (reply: FastifyReply, reason: Refusal): FastifyReply {
@@ -114,7 +115,7 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
     const allowed = await index.open({ id, grantId: token.grantId, clientId: token.clientId, userId: token.userId, replica: opts.replica, url: opts.replicaUrl, openedAt }, config.MAX_SESSIONS_PER_GRANT, config.SESSION_IDLE_TIMEOUT_S)
     if (!allowed) return void refuse(reply, 'session_cap')
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id })
-    const server = createMcpServer(deps)
+    const server = newServer()
     const session = new McpSession(id, token.grantId, token.clientId, token.userId, openedAt, transport, server)
     // set before connect: the SDK chains it, and it runs when a DELETE (or anything else) closes the transport
     transport.onclose = () => { registry.forget(session, 'deleted') }
