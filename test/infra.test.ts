@@ -424,7 +424,10 @@ t.test('infra/k8s: Ingress serves everything on one origin', async (t) => {
   t.equal(gatewayIngresses.length, 1, 'the gateway has an Ingress of its own')
   const gw = gatewayIngresses[0]
   t.ok(routes.filter((r) => r.ingress === gw).every((r) => r.service === 'gateway'), 'and it routes only to the gateway')
-  t.equal(gw.metadata.annotations?.['nginx.ingress.kubernetes.io/upstream-hash-by'], '$http_mcp_session_id', 'affinity by Mcp-Session-Id')
+  t.equal(gw.metadata.annotations?.['nginx.ingress.kubernetes.io/upstream-hash-by'], '$mcp_affinity', 'affinity by a key the snippet derives')
+  const snippet = String(gw.metadata.annotations?.['nginx.ingress.kubernetes.io/configuration-snippet'] ?? '')
+  t.match(snippet, /set \$mcp_affinity \$http_mcp_session_id;/, 'the key is Mcp-Session-Id')
+  t.match(snippet, /if \(\$mcp_affinity = ""\) \{ set \$mcp_affinity \$request_id; \}/, 'and the request id when there is none, so initialize and stateless requests spread')
   t.equal(gw.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-buffering'], 'off', 'SSE is not buffered')
   for (const ing of ingresses) t.equal(ing.spec.ingressClassName, 'nginx', `${ing.metadata.name}: ingress-nginx`)
 
@@ -450,4 +453,15 @@ t.test('infra/gen-signing-keys.mjs prints a usable ES256 JWK set', async (t) => 
     const signature = sign('sha256', Buffer.from('x'), { key: privateKey, dsaEncoding: 'ieee-p1363' })
     t.ok(verify('sha256', Buffer.from('x'), { key: createPublicKey(privateKey), dsaEncoding: 'ieee-p1363' }, signature), 'signs and verifies')
   }
+})
+
+t.test('infra/k8s: gateway replicas can forward a request to the session owner', async (t) => {
+  const gateway = docs.find((d) => d.doc.kind === 'Deployment' && (d.doc.metadata as Obj).name === 'gateway')
+  t.ok(gateway, 'a gateway Deployment')
+  const container = (((gateway?.doc.spec as Obj).template as Obj).spec as Obj).containers as Obj[]
+  const env = (container[0].env as Obj[]).map((e) => e.name as string)
+  t.ok(env.includes('POD_IP') && env.includes('REPLICA_URL'), 'POD_IP and REPLICA_URL are set')
+  t.ok(env.indexOf('POD_IP') < env.indexOf('REPLICA_URL'), 'POD_IP comes first, so $(POD_IP) expands')
+  const replicaUrl = (container[0].env as Obj[]).find((e) => e.name === 'REPLICA_URL')?.value
+  t.equal(replicaUrl, 'http://$(POD_IP):3000')
 })
