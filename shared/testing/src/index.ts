@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -83,22 +83,34 @@ export async function freePort (): Promise<number> {
   return address.port
 }
 
-/** A private redis-server on its own port, for tests that stop and restart Redis. */
+/**
+ * A private redis-server on its own port, for tests that stop and restart Redis, or that need a
+ * Sentinel (`sentinel: { masterPort }`) or cluster nodes (`args: ['--cluster-enabled', 'yes', …]`).
+ */
 export class PrivateRedis {
   private proc: ChildProcess | null = null
   readonly dir = mkdtempSync(join(tmpdir(), 'uspl-redis-'))
-  constructor (readonly port: number) {}
+  constructor (readonly port: number, private readonly opts: { args?: string[], sentinel?: { masterPort: number, name: string } } = {}) {}
 
   get url (): string { return `redis://127.0.0.1:${this.port}` }
 
   async start (): Promise<void> {
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...(this.opts.args ?? [])]
+    let ready = 'Ready to accept connections'
+    if (this.opts.sentinel) {
+      // a sentinel rewrites its config file, so it gets one of its own
+      const file = join(this.dir, 'sentinel.conf')
+      writeFileSync(file, `port ${this.port}\nbind 127.0.0.1\ndir ${this.dir}\nsentinel monitor ${this.opts.sentinel.name} 127.0.0.1 ${this.opts.sentinel.masterPort} 1\n`)
+      args = [file, '--sentinel']
+      ready = '+monitor master'
+    }
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.proc = proc
     let out = ''
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
         out += chunk.toString()
-        if (out.includes('Ready to accept connections')) { proc.stdout?.off('data', onData); resolve() }
+        if (out.includes(ready)) { proc.stdout?.off('data', onData); resolve() }
       }
       proc.stdout?.on('data', onData)
       proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)))
@@ -120,8 +132,8 @@ export class PrivateRedis {
   }
 }
 
-export async function privateRedis (t: Teardown): Promise<PrivateRedis> {
-  const r = new PrivateRedis(await freePort())
+export async function privateRedis (t: Teardown, opts: ConstructorParameters<typeof PrivateRedis>[1] = {}): Promise<PrivateRedis> {
+  const r = new PrivateRedis(await freePort(), opts)
   await r.start()
   t.teardown(() => r.cleanup())
   return r
