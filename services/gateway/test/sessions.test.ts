@@ -98,7 +98,7 @@ t.test('idle sessions expire', async (t) => {
   t.equal(await r.redis.exists(keys.mcpSession(sessionId)), 0, 'and it left the index')
 })
 
-t.test('a GET stream ends when the token that opened it expires; the session stays', async (t) => {
+t.test('a session whose token expires while its GET stream is open is closed at expiry', async (t) => {
   const r = await testRedis(t)
   const issuer = await startIssuer(t)
   const gw = await startGateway(t, r, issuer)
@@ -111,7 +111,25 @@ t.test('a GET stream ends when the token that opened it expires; the session sta
   const endedAt = await stream.ended
   t.ok(endedAt >= exp * 1000 - 50 && endedAt < exp * 1000 + 1000, `ended at expiry (${endedAt - exp * 1000} ms after exp)`)
   const fresh = tokenFor(issuer, gw, grant)
-  t.equal((await rawCall(gw, fresh, sessionId, 'tools/list')).status, 200, 'the session goes on with a refreshed token')
+  t.equal((await rawCall(gw, fresh, sessionId, 'tools/list')).status, 404, 'the session is gone: the client starts a new one')
+  t.equal(await r.redis.exists(keys.mcpSession(sessionId)), 0, 'and its index entry')
+})
+
+t.test('a client that refreshed keeps its session; only the stream opened with the old token ends', async (t) => {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const gw = await startGateway(t, r, issuer)
+  const grant = await grantFor(r, 'usr_a')
+  const exp = nowSeconds() + 1
+  const shortLived = tokenFor(issuer, gw, grant, { exp })
+  const sessionId = await rawSession(gw, shortLived)
+  const stream = await openStream(t, gw, shortLived, sessionId)
+  t.equal(stream.status, 200)
+  const fresh = tokenFor(issuer, gw, grant)
+  t.equal((await rawCall(gw, fresh, sessionId, 'tools/list')).status, 200, 'the client uses its refreshed token on the session')
+  const endedAt = await stream.ended
+  t.ok(endedAt >= exp * 1000 - 50 && endedAt < exp * 1000 + 1000, `the old stream ended at expiry (${endedAt - exp * 1000} ms after exp)`)
+  t.equal((await rawCall(gw, fresh, sessionId, 'tools/list')).status, 200, 'the session goes on')
   const again = await openStream(t, gw, fresh, sessionId)
   t.equal(again.status, 200, 'and can open a new stream')
   again.abort()

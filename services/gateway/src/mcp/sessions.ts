@@ -3,7 +3,8 @@
  * so a revocation event finds exactly its sessions without a scan. Closing a session ends its SSE streams,
  * aborts its in-flight requests, forgets its id (the next request with it answers 404) and removes its
  * Redis index entry. Idle sessions close after SESSION_IDLE_TIMEOUT_S (an open GET stream counts as
- * activity); a GET stream closes when the token that opened it expires.
+ * activity). When the token that opened a GET stream expires, the stream ends; if that was also the newest
+ * token the session was used with (the client has not refreshed), the whole session closes with it.
  */
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
@@ -14,7 +15,7 @@ import type { RevocationEvent } from '@uspl/core'
 import type { SessionIndex } from './session-index.ts'
 import type { GatewayMetrics } from '../metrics.ts'
 
-export type CloseReason = 'revoked' | 'idle' | 'deleted' | 'shutdown' | 'failed'
+export type CloseReason = 'revoked' | 'idle' | 'deleted' | 'shutdown' | 'failed' | 'expired'
 
 export interface GetStream {
   jti: string
@@ -48,6 +49,8 @@ export class McpSession {
   readonly inflight = new Set<ServerResponse>()
   idleTimer: NodeJS.Timeout | null = null
   closed = false
+  /** the latest expiry (epoch seconds) of the tokens this session has been used with */
+  tokenExp = 0
 
   constructor (
     readonly id: string,
@@ -194,7 +197,13 @@ export class SessionRegistry extends EventEmitter {
   /** Records the session's GET stream: closed when its token expires or that token is revoked. */
   trackStream (session: McpSession, res: ServerResponse, jti: string, expS: number): void {
     const timer = setTimeout(() => {
-      this.opts.log.info({ sessionId: session.id }, 'closing the GET stream: its token expired')
+      if (session.tokenExp * 1000 <= Date.now()) {
+        // no newer token has been used on the session: the session's access has expired with the stream
+        this.opts.log.info({ sessionId: session.id }, 'closing the session: its token expired while its stream was open')
+        void this.close(session, 'expired')
+        return
+      }
+      this.opts.log.info({ sessionId: session.id }, 'closing the GET stream: the token that opened it expired')
       session.transport.closeStandaloneSSEStream()
       if (!res.writableEnded) res.end()
     }, Math.max(0, expS * 1000 - Date.now()))

@@ -86,6 +86,7 @@ export function mcpRoutes (app: FastifyInstance, opts: TransportOptions): void {
     const req = request.raw as IncomingMessage & { auth?: AuthInfo }
     const res: ServerResponse = reply.raw
     req.auth = authInfo(token, resource)
+    if (token.exp > session.tokenExp) session.tokenExp = token.exp
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value as string)
     res.setHeader('x-request-id', request.id)
     reply.hijack()
