@@ -48,14 +48,17 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
     // 1. the grant, visible to this caller (another user's grant does not exist for a user)
     const grant = await app.domain.grants.get(request.params.grantId)
     if (!grant || (who.type === 'user' && grant.userId !== who.userId)) throw notFound()
-    // 2. the confirmation names the app
-    const client = await app.domain.clients.get(grant.clientId)
+    // 2. the confirmation names the app (the open-session count is read alongside: one round trip fewer
+    //    before the revocation lands)
+    const [client, [sessions]] = await Promise.all([
+      app.domain.clients.get(grant.clientId),
+      grant.revokedAt === null ? openSessions(app, [grant.id]) : Promise.resolve([0])
+    ])
     const name = displayName(client, grant.clientId)
     if (request.body.confirm.trim() !== name) {
       throw new ApiError('confirmation_mismatch', "confirm must be the application's name exactly as listed", 400)
     }
     // 3. revoke (already revoked: report the first revocation)
-    const [sessions] = grant.revokedAt === null ? await openSessions(app, [grant.id]) : [0]
     const result = await app.domain.revoker.revokeGrant(grant.id, {
       path: who.type === 'user' ? 'connections_user' : 'connections_operator',
       actor: actorOf(who)
