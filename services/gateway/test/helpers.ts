@@ -8,8 +8,9 @@ import { generateKeyPairSync, createHmac, randomUUID, sign as cryptoSign, type K
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { listen, freePort, testEnv, type TestRedis } from '@uspl/testing'
-import { GrantStore, nowSeconds, type Grant } from '@uspl/core'
+import { EventEmitter } from 'node:events'
+import { listen, freePort, testEnv, testRedis, type TestRedis } from '@uspl/testing'
+import { GrantStore, AccountStore, RedisWorkspaceRepository, nowSeconds, type Grant, type Page, type PageRequest, type Recording, type Workspace } from '@uspl/core'
 import { build, type GatewayOptions } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 
@@ -187,4 +188,25 @@ export async function openStream (t: Teardown, gateway: Gateway, token: string, 
 export function text (result: unknown): string {
   const content = (result as { content?: Array<{ type: string, text?: string }> }).content ?? []
   return content.map((c) => c.text ?? '').join('\n')
+}
+
+/** A repository whose listRecordings never answers: a tool call stays in flight until something aborts it. */
+export class StuckRepository extends RedisWorkspaceRepository {
+  readonly entered = new EventEmitter()
+  override listRecordings (_workspaceId: string, _page: PageRequest): Promise<Page<Recording>> {
+    this.entered.emit('call')
+    return new Promise(() => {})
+  }
+}
+
+/** A gateway over a StuckRepository, with a workspace "Slow" of which usr_a is a member. */
+export async function stuckGateway (t: Teardown): Promise<{ r: TestRedis, issuer: Issuer, repo: StuckRepository, gw: Gateway, ws: Workspace }> {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const repo = new StuckRepository(r.redis)
+  const gw = await startGateway(t, r, issuer, {}, undefined, { repository: repo })
+  const accounts = new AccountStore(r.redis)
+  const ws = await accounts.createWorkspace('Slow')
+  await accounts.setRole(ws.id, 'usr_a', 'member')
+  return { r, issuer, repo, gw, ws }
 }

@@ -4,9 +4,8 @@ import t from 'tap'
 import { once } from 'node:events'
 import { testRedis, privateRedis, until } from '@uspl/testing'
 import { createRedis, closeRedis, waitReady } from '@uspl/redis'
-import { EventEmitter } from 'node:events'
-import { Revoker, keys, AccountStore, RedisWorkspaceRepository, type Page, type Recording, type PageRequest } from '@uspl/core'
-import { startIssuer, startGateway, grantFor, tokenFor, claimsFor, connect, rawSession, rawCall, openStream, mcpHeaders, type Gateway } from './helpers.ts'
+import { Revoker, keys } from '@uspl/core'
+import { startIssuer, startGateway, stuckGateway, grantFor, tokenFor, claimsFor, connect, rawSession, rawCall, openStream, mcpHeaders, type Gateway } from './helpers.ts'
 
 /** From the revoke call to the last stream's end, on every replica. */
 const BOUND_MS = 1000
@@ -156,23 +155,8 @@ t.test('a dropped subscription replays missed events before the replica is ready
   t.comment(metrics.includes('source="replay"') ? 'the event arrived by replay' : 'the event arrived live (resubscribed before the revoke)')
 })
 
-/** A repository whose listRecordings never answers: a tool call stays in flight until something aborts it. */
-class StuckRepository extends RedisWorkspaceRepository {
-  readonly entered = new EventEmitter()
-  override listRecordings (_workspaceId: string, _page: PageRequest): Promise<Page<Recording>> {
-    this.entered.emit('call')
-    return new Promise(() => {})
-  }
-}
-
 t.test('revocation aborts the grant\'s in-flight requests', async (t) => {
-  const r = await testRedis(t)
-  const issuer = await startIssuer(t)
-  const repo = new StuckRepository(r.redis)
-  const gw = await startGateway(t, r, issuer, {}, undefined, { repository: repo })
-  const accounts = new AccountStore(r.redis)
-  const ws = await accounts.createWorkspace('Slow')
-  await accounts.setRole(ws.id, 'usr_a', 'member')
+  const { r, issuer, repo, gw, ws } = await stuckGateway(t)
   const grant = await grantFor(r, 'usr_a')
   const token = tokenFor(issuer, gw, grant)
   const sessionId = await rawSession(gw, token)

@@ -3,11 +3,11 @@
 // 2025-11-25 session works on the same gateway; the exact wire format; the same 401 challenge for a bad
 // token; revoking a grant aborts its in-flight stateless calls and nothing else.
 import t from 'tap'
-import { once, EventEmitter } from 'node:events'
+import { once } from 'node:events'
 import { testRedis } from '@uspl/testing'
-import { AccountStore, Revoker, RedisWorkspaceRepository, keys, type Page, type PageRequest, type Recording } from '@uspl/core'
+import { AccountStore, Revoker, RedisWorkspaceRepository, keys } from '@uspl/core'
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client'
-import { startIssuer, startGateway, grantFor, tokenFor, connect, rawSession, rawCall, text, type Gateway } from './helpers.ts'
+import { startIssuer, startGateway, stuckGateway, grantFor, tokenFor, connect, rawSession, rawCall, text, type Gateway } from './helpers.ts'
 
 const MODERN = '2026-07-28'
 const how = { path: 'connections_user' as const, actor: { type: 'user' as const, id: 'test' } }
@@ -154,23 +154,8 @@ t.test('the wire format of 2026-07-28, and what is not served statelessly', asyn
   await refused.close()
 })
 
-/** A repository whose listRecordings never answers: a tool call stays in flight until something aborts it. */
-class StuckRepository extends RedisWorkspaceRepository {
-  readonly entered = new EventEmitter()
-  override listRecordings (_workspaceId: string, _page: PageRequest): Promise<Page<Recording>> {
-    this.entered.emit('call')
-    return new Promise(() => {})
-  }
-}
-
 t.test('revoking a grant aborts its in-flight stateless calls, and only those', async (t) => {
-  const r = await testRedis(t)
-  const issuer = await startIssuer(t)
-  const repo = new StuckRepository(r.redis)
-  const gw = await startGateway(t, r, issuer, {}, undefined, { repository: repo })
-  const accounts = new AccountStore(r.redis)
-  const ws = await accounts.createWorkspace('Slow')
-  await accounts.setRole(ws.id, 'usr_a', 'member')
+  const { r, issuer, repo, gw, ws } = await stuckGateway(t)
   const doomed = await grantFor(r, 'usr_a', 'cli_doomed')
   const kept = await grantFor(r, 'usr_a', 'cli_kept')
   const doomedToken = tokenFor(issuer, gw, doomed)
@@ -213,13 +198,7 @@ t.test('revoking a grant aborts its in-flight stateless calls, and only those', 
 })
 
 t.test('a raw in-flight stateless call ends with 401 and the challenge when its grant is revoked', async (t) => {
-  const r = await testRedis(t)
-  const issuer = await startIssuer(t)
-  const repo = new StuckRepository(r.redis)
-  const gw = await startGateway(t, r, issuer, {}, undefined, { repository: repo })
-  const accounts = new AccountStore(r.redis)
-  const ws = await accounts.createWorkspace('Slow')
-  await accounts.setRole(ws.id, 'usr_a', 'member')
+  const { r, issuer, repo, gw, ws } = await stuckGateway(t)
   const grant = await grantFor(r, 'usr_a')
   const token = tokenFor(issuer, gw, grant)
   const entered = once(repo.entered, 'call')
