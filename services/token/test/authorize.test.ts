@@ -214,6 +214,30 @@ t.test('repeated wrong passwords are throttled per account and per address', asy
   t.ok(ttl > 0 && ttl <= 900, 'counters expire with their window')
 })
 
+t.test('concurrent wrong passwords cannot outrun the sign-in throttle (each attempt is counted before the password is checked)', async (t) => {
+  const stack = await startStack(t, { SIGNIN_MAX_FAILURES_PER_ACCOUNT: '3', SIGNIN_MAX_FAILURES_PER_ADDRESS: '1000' })
+  const page = await stack.token.inject('/signin')
+  const cookie = (page.headers['set-cookie'] as string).split(';')[0]
+  const csrf = hiddenField(page.body, 'csrf')
+  const attempt = (password: string) => stack.token.inject({ method: 'POST', url: '/signin', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ csrf, email: stack.user.email, password }).toString() })
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(`wrong-password-${i}`)))
+  const checked = results.filter((r) => r.statusCode === 401).length
+  const throttled = results.filter((r) => r.statusCode === 429).length
+  t.equal(checked, 3, 'only as many passwords are checked as the per-account limit allows')
+  t.equal(throttled, 17, 'the rest are throttled without a password check')
+  t.equal((await attempt(stack.password)).statusCode, 429, 'still throttled afterwards')
+})
+
+t.test('a successful sign-in does not use up the address allowance', async (t) => {
+  const stack = await startStack(t, { SIGNIN_MAX_FAILURES_PER_ACCOUNT: '3', SIGNIN_MAX_FAILURES_PER_ADDRESS: '2' })
+  for (let i = 0; i < 4; i++) {
+    const browser = new Browser()
+    const page = await (await browser.request(`${stack.issuer}/signin`)).text()
+    const res = await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(page, 'csrf'), email: stack.user.email, password: stack.password } })
+    t.equal(res.status, 303, `sign-in ${i + 1} succeeds`)
+  }
+})
+
 t.test('pages are served over https with a Secure cookie', async (t) => {
   const { testRedis, testEnv } = await import('@uspl/testing')
   const { build } = await import('../src/app.ts')

@@ -56,8 +56,8 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     const password = typeof body.password === 'string' && body.password.length <= 1024 ? body.password : ''
     const csrf = formToken(request, reply)
     if (!email || !password) return signinPage(reply, { returnTo, csrf, email, error: 'Enter your email and password.', status: 400 })
-    // step: slow down repeated failures
-    const wait = await throttle.retryAfter(email, request.ip)
+    // step: slow down repeated failures (the attempt is counted before the password is checked)
+    const wait = await throttle.reserve(email, request.ip)
     if (wait > 0) {
       reply.header('retry-after', String(wait))
       return signinPage(reply, { returnTo, csrf, email, error: `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`, status: 429 })
@@ -65,11 +65,10 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     // step: check the password
     const user = await accounts.verifyPassword(email, password)
     if (!user) {
-      await throttle.recordFailure(email, request.ip)
       return signinPage(reply, { returnTo, csrf, email, error: 'The email or password is incorrect.', status: 401 })
     }
     // step: start a fresh session
-    await throttle.recordSuccess(email)
+    await throttle.recordSuccess(email, request.ip)
     const previous = await app.oauth.session(request)
     if (previous) await sessions.destroy(previous.sid)
     const { sid } = await sessions.create(user.id, nowSeconds())
