@@ -68,7 +68,10 @@ export class Forwarder {
   /** Proxies one request; resolves when the client's response has closed. */
   forward (target: ForwardTarget, { req, res, body, requestId, localHeaders, log, signal }: ForwardRequest): Promise<void> {
     const method = req.method ?? 'GET'
-    const url = new URL(target.url + (req.url ?? '/mcp'))
+    // the path and query only: a request target in absolute form (`POST http://host/mcp`, which the router
+    // accepts) must not be glued onto the owner's URL, nor name where the request goes
+    const asked = new URL(req.url ?? '/mcp', 'http://request-target.invalid')
+    const url = new URL(target.url + asked.pathname + asked.search)
     const payload = body !== undefined && body !== '' ? Buffer.from(body) : undefined
     const headers = withoutHopByHop(req.headers, ['host', 'content-length', FORWARDED_BY])
     headers[FORWARDED_BY] = this.opts.replica
