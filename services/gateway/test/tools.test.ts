@@ -156,3 +156,35 @@ t.test('pagination and bad arguments', async (t) => {
   const unknownRecording = await client.callTool({ name: 'create_recording_link', arguments: { workspace_id: ws.id, recording_id: 'rec_nope', title: 't' } })
   t.match(text(unknownRecording), /no recording rec_nope/)
 })
+
+t.test('ids that name other Redis keys (rec_…:links, a:b) are simply not found, never a store error', async (t) => {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const gw = await startGateway(t, r, issuer)
+  const accounts = new AccountStore(r.redis)
+  const repo = new RedisWorkspaceRepository(r.redis)
+  const ws = await accounts.createWorkspace('Keys')
+  await accounts.setRole(ws.id, 'usr_k', 'owner')
+  const rec = await repo.createRecording(ws.id, { title: 'kept', durationSeconds: 1 }, 'usr_k')
+  const link = await repo.createRecordingLink(ws.id, { recordingId: rec.id, title: 'kept link' }, 'usr_k')
+  const { client } = await connect(t, gw, tokenFor(issuer, gw, await grantFor(r, 'usr_k')))
+  const pathLike = [`${rec.id}:links`, `${ws.id}:links`, `../${rec.id}`, '*', `${rec.id}\u0000`]
+  for (const id of pathLike) {
+    for (const [name, args] of [
+      ['get_recording', { workspace_id: ws.id, recording_id: id }],
+      ['delete_recording', { workspace_id: ws.id, recording_id: id }],
+      ['list_recording_links', { workspace_id: ws.id, recording_id: id }],
+      ['create_recording_link', { workspace_id: ws.id, recording_id: id, title: 't' }],
+      ['get_recording_link', { workspace_id: ws.id, link_id: id }],
+      ['update_recording_link', { workspace_id: ws.id, link_id: id, title: 't' }],
+      ['delete_recording_link', { workspace_id: ws.id, link_id: id }],
+      ['list_recordings', { workspace_id: `${ws.id}:x` }]
+    ] as const) {
+      const res = await client.callTool({ name, arguments: args as Record<string, unknown> })
+      t.ok(res.isError, `${name}(${JSON.stringify(id)}): a tool error`)
+      t.notMatch(text(res), /WRONGTYPE|ERR |Redis/i, `${name}(${JSON.stringify(id)}): no store error reaches the client`)
+    }
+  }
+  t.ok(await repo.getRecording(ws.id, rec.id), 'the recording is intact')
+  t.ok(await repo.getRecordingLink(ws.id, link.id), 'and its link')
+})

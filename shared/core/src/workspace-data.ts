@@ -57,6 +57,14 @@ export interface WorkspaceRepository {
 export const MAX_PAGE = 100
 export const DEFAULT_PAGE = 20
 
+/**
+ * What a recording or link id looks like (newId: a prefix and base64url). Ids come from tool arguments and
+ * become Redis keys (`rec:<id>`, `rec:<id>:links`), so anything else (`rec_x:links`, `*`) is not found
+ * rather than read as another key.
+ */
+const ITEM_ID_RE = /^[A-Za-z0-9_-]{1,64}$/
+const isItemId = (id: string): boolean => ITEM_ID_RE.test(id)
+
 /** Cursor: an opaque offset into the newest-first index. */
 export function encodeCursor (offset: number): string {
   return Buffer.from(`o:${offset}`).toString('base64url')
@@ -125,6 +133,7 @@ export class RedisWorkspaceRepository implements WorkspaceRepository {
   }
 
   async getRecording (workspaceId: string, id: string): Promise<Recording | null> {
+    if (!isItemId(id)) return null
     const h = await this.redis.hgetall(keys.recording(id))
     return h.id && h.workspace_id === workspaceId ? toRecording(h) : null
   }
@@ -152,12 +161,14 @@ export class RedisWorkspaceRepository implements WorkspaceRepository {
   }
 
   async listRecordingLinks (workspaceId: string, page: PageRequest & { recordingId?: string }): Promise<Page<RecordingLink>> {
+    if (page.recordingId !== undefined && !isItemId(page.recordingId)) return { items: [], nextCursor: null }
     const index = page.recordingId ? keys.recordingLinks(page.recordingId) : keys.workspaceLinks(workspaceId)
     return this.page(index, page, async (ids) =>
       (await this.loadHashes(keys.link, ids)).map((h) => h.id && h.workspace_id === workspaceId ? this.toLink(h) : null))
   }
 
   async getRecordingLink (workspaceId: string, id: string): Promise<RecordingLink | null> {
+    if (!isItemId(id)) return null
     const h = await this.redis.hgetall(keys.link(id))
     return h.id && h.workspace_id === workspaceId ? this.toLink(h) : null
   }
