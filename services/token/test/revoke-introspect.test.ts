@@ -103,3 +103,19 @@ t.test('/introspect needs an operator API key and reports revoked tokens inactiv
   await keys.revoke(record.id)
   t.equal((await post(stack, '/introspect', { token: tokens.access_token }, auth)).status, 401)
 })
+
+t.test('a JWT-shaped token whose header or claims are not JSON objects is an unknown token, not a server error', async (t) => {
+  const stack = await startStack(t)
+  const { key } = await new ApiKeyStore(stack.r.redis).create('test')
+  const part = (json: string): string => Buffer.from(json).toString('base64url')
+  for (const header of ['null', '1', '"x"', '[]']) {
+    const token = `${part(header)}.${part('{}')}.c2ln`
+    for (const hint of ['access_token', 'refresh_token']) {
+      const revoked = await post(stack, '/revoke', { token, token_type_hint: hint })
+      t.equal(revoked.status, 200, `/revoke with header ${header} (${hint} first): 200`)
+      const introspected = await post(stack, '/introspect', { token, token_type_hint: hint }, { authorization: `Bearer ${key}` })
+      t.equal(introspected.status, 200, `/introspect with header ${header}: 200`)
+      t.same(introspected.json(), { active: false })
+    }
+  }
+})

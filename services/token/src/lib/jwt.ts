@@ -10,6 +10,8 @@ export type { AccessTokenClaims }
 
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 
+const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value)
+
 export async function signAccessToken (ring: KeyRing, input: { issuer: string, userId: string, resource: string, clientId: string, scope: string, authTime: number, grantId: string, ttlS: number }): Promise<{ token: string, claims: AccessTokenClaims }> {
   const { signer } = await ring.current()
   const iat = nowSeconds()
@@ -46,6 +48,8 @@ export async function readAccessToken (ring: KeyRing, token: string, issuer: str
   } catch {
     return null
   }
+  // JSON.parse also answers null, numbers, strings and arrays: only objects are a JOSE header and a claims set
+  if (!isObject(header) || !isObject(claims)) return null
   if (header.alg !== 'ES256' || header.typ !== 'at+jwt' || typeof header.kid !== 'string') return null
   const key = await ring.verificationKey(header.kid)
   if (!key) return null
