@@ -188,3 +188,24 @@ t.test('ids that name other Redis keys (rec_…:links, a:b) are simply not found
   t.ok(await repo.getRecording(ws.id, rec.id), 'the recording is intact')
   t.ok(await repo.getRecordingLink(ws.id, link.id), 'and its link')
 })
+
+/** A repository whose reads fail the way a store does, with internals in the message. */
+class BrokenRepository extends RedisWorkspaceRepository {
+  override async getRecording (): Promise<null> {
+    throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value (rec:internal:key)')
+  }
+}
+
+t.test('tool-errors-leak-internals: an unexpected failure is a generic isError result with a reference', async (t) => {
+  const r = await testRedis(t)
+  const issuer = await startIssuer(t)
+  const gw = await startGateway(t, r, issuer, {}, undefined, { repository: new BrokenRepository(r.redis) })
+  const accounts = new AccountStore(r.redis)
+  const ws = await accounts.createWorkspace('Broken')
+  await accounts.setRole(ws.id, 'usr_a', 'member')
+  const { client } = await connect(t, gw, tokenFor(issuer, gw, await grantFor(r, 'usr_a')))
+  const result = await client.callTool({ name: 'get_recording', arguments: { workspace_id: ws.id, recording_id: 'rec_1' } })
+  t.equal(result.isError, true)
+  t.match(text(result), /^Something went wrong on our side; try again later \(reference [0-9a-f]{8}\)\.$/)
+  t.notMatch(text(result), /WRONGTYPE|rec:internal/, 'no store internals reach the client')
+})

@@ -51,7 +51,7 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   app.addHook('onReady', async () => { await feed.start() })
   // before the server stops listening: open SSE streams would otherwise hold the close
   app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
-  const deps = { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis) }
+  const deps = { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis), log: app.log }
   const resource = new URL(config.GATEWAY_RESOURCE_URL)
   const stateless = new StatelessEndpoint({
     deps,

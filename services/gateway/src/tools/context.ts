@@ -3,7 +3,9 @@
  * and the rules. Roles are read at call time, so a role change applies to the next call. A refusal, a
  * missing item or a bad argument is a tool result with isError and a sentence a person understands.
  */
+import { randomUUID } from 'node:crypto'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { isRedisUnavailable } from '@uspl/errors'
 import type { Caller } from './host.ts'
 import { z } from 'zod'
 import { InvalidCursorError, RecordingNotFoundError, MAX_PAGE, type AccountStore, type Role, type WorkspaceRepository } from '@uspl/core'
@@ -11,6 +13,8 @@ import { InvalidCursorError, RecordingNotFoundError, MAX_PAGE, type AccountStore
 export interface ToolDeps {
   accounts: AccountStore
   repo: WorkspaceRepository
+  /** where unexpected tool failures are logged (their details never reach the client) */
+  log?: { error: (obj: object, msg: string) => void }
 }
 
 export class ToolRefusal extends Error {}
@@ -43,12 +47,20 @@ export function refusal (message: string): CallToolResult {
 }
 
 /** Runs a tool body, turning the domain's expected failures into tool errors (anything else is a bug and propagates). */
-export async function run (body: () => Promise<CallToolResult>): Promise<CallToolResult> {
+/**
+ * Runs a tool body. Refusals become isError results with their message; anything unexpected is logged
+ * here and answered with a generic message and a reference, so store errors and internals never reach
+ * the client.
+ */
+export async function run (deps: ToolDeps, body: () => Promise<CallToolResult>): Promise<CallToolResult> {
   try {
     return await body()
   } catch (err) {
     if (err instanceof ToolRefusal || err instanceof InvalidCursorError || err instanceof RecordingNotFoundError) return refusal(err.message)
-    throw err
+    const ref = randomUUID().slice(0, 8)
+    deps.log?.error({ err, ref }, 'tool call failed')
+    if (isRedisUnavailable(err)) return refusal(`The workspace store is unavailable right now; try again in a moment (reference ${ref}).`)
+    return refusal(`Something went wrong on our side; try again later (reference ${ref}).`)
   }
 }
 

@@ -13,7 +13,7 @@ export function registerLinkTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Lists the share links of a workspace, newest first, optionally only those of one recording. Pass nextCursor back as cursor for the next page.',
     inputSchema: { workspace_id: workspaceId, recording_id: z.string().min(1).max(64).optional().describe('Only the links of this recording.'), ...page },
     annotations: { readOnlyHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     await requireMember(deps, args.workspace_id, callerOf(extra))
     if (args.recording_id && !await deps.repo.getRecording(args.workspace_id, args.recording_id)) {
       return refusal(`No recording ${args.recording_id} in workspace ${args.workspace_id}.`)
@@ -27,7 +27,7 @@ export function registerLinkTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Returns one share link: its URL, recording, access, expiry and creator.',
     inputSchema: { workspace_id: workspaceId, link_id: linkId },
     annotations: { readOnlyHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     await requireMember(deps, args.workspace_id, callerOf(extra))
     const link = await deps.repo.getRecordingLink(args.workspace_id, args.link_id)
     if (!link) return refusal(`No recording link ${args.link_id} in workspace ${args.workspace_id}.`)
@@ -38,7 +38,7 @@ export function registerLinkTools (host: ToolHost, deps: ToolDeps): void {
     title: 'Create a recording link',
     description: 'Creates a share link to a recording of the workspace. Any member may create links.',
     inputSchema: { workspace_id: workspaceId, recording_id: z.string().min(1).max(64).describe('The recording to link to.'), title, access: access.optional().describe('Default "workspace". ' + access.description), expires_at: expiresAt.optional() }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     const userId = callerOf(extra)
     await requireMember(deps, args.workspace_id, userId)
     const link = await deps.repo.createRecordingLink(args.workspace_id, { recordingId: args.recording_id, title: args.title, access: args.access, expiresAt: args.expires_at ?? null }, userId)
@@ -50,7 +50,7 @@ export function registerLinkTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Changes a share link\'s title, access or expiry (expires_at null removes the expiry). Any member may update links; fields left out stay as they are.',
     inputSchema: { workspace_id: workspaceId, link_id: linkId, title: title.optional(), access: access.optional(), expires_at: expiresAt.nullable().optional() },
     annotations: { idempotentHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     await requireMember(deps, args.workspace_id, callerOf(extra))
     if (args.title === undefined && args.access === undefined && args.expires_at === undefined) {
       return refusal('Nothing to change: give at least one of title, access or expires_at.')
@@ -65,7 +65,7 @@ export function registerLinkTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Deletes a share link; people holding its URL can no longer open it. Allowed for the workspace\'s owners and admins, and for the link\'s creator.',
     inputSchema: { workspace_id: workspaceId, link_id: linkId },
     annotations: { destructiveHint: true, idempotentHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     const userId = callerOf(extra)
     const role = await requireMember(deps, args.workspace_id, userId)
     const link = await deps.repo.getRecordingLink(args.workspace_id, args.link_id)

@@ -10,7 +10,7 @@ export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Lists the recordings of a workspace, newest first, one page at a time. Pass nextCursor back as cursor for the next page.',
     inputSchema: { workspace_id: workspaceId, ...page },
     annotations: { readOnlyHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     await requireMember(deps, args.workspace_id, callerOf(extra))
     const result = await deps.repo.listRecordings(args.workspace_id, { cursor: args.cursor, limit: args.limit })
     return ok(`${result.items.length} recording(s)${result.nextCursor ? '; more with nextCursor' : ''}.`, { recordings: result.items, nextCursor: result.nextCursor })
@@ -21,7 +21,7 @@ export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Returns one recording of a workspace: title, duration, who created it and when.',
     inputSchema: { workspace_id: workspaceId, recording_id: recordingId },
     annotations: { readOnlyHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     await requireMember(deps, args.workspace_id, callerOf(extra))
     const recording = await deps.repo.getRecording(args.workspace_id, args.recording_id)
     if (!recording) return refusal(`No recording ${args.recording_id} in workspace ${args.workspace_id}.`)
@@ -33,7 +33,7 @@ export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Deletes a recording and every link to it, for good. Allowed for the workspace\'s owners and admins, and for the recording\'s creator.',
     inputSchema: { workspace_id: workspaceId, recording_id: recordingId },
     annotations: { destructiveHint: true, idempotentHint: true }
-  }, async (args, extra) => run(async () => {
+  }, async (args, extra) => run(deps, async () => {
     const userId = callerOf(extra)
     const role = await requireMember(deps, args.workspace_id, userId)
     const recording = await deps.repo.getRecording(args.workspace_id, args.recording_id)

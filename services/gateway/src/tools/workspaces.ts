@@ -7,7 +7,7 @@ export function registerWorkspaceTools (host: ToolHost, deps: ToolDeps): void {
     description: 'Lists the workspaces you belong to, with your role in each (owner, admin or member). Every other tool takes one of these workspace ids.',
     inputSchema: {},
     annotations: { readOnlyHint: true }
-  }, async (_args, extra) => run(async () => {
+  }, async (_args, extra) => run(deps, async () => {
     const memberships = await deps.accounts.listMemberships(callerOf(extra))
     const workspaces = memberships.map((m) => ({ id: m.workspace.id, name: m.workspace.name, role: m.role }))
     return ok(workspaces.length === 0 ? 'You are not a member of any workspace.' : `You belong to ${workspaces.length} workspace(s).`, { workspaces })
