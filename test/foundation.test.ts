@@ -80,7 +80,8 @@ t.test('bad configuration stops the process with one line naming the variable', 
 
 t.test('the server listens, then SIGTERM finishes in-flight work and exits 0', async (t) => {
   const port = await freePort()
-  const child = runServer('registration', { PORT: String(port), REDIS_URL: TEST_REDIS_URL })
+  const r = await testRedis(t)
+  const child = runServer('registration', { PORT: String(port), REDIS_URL: r.url, REDIS_PREFIX: r.prefix })
   let out = ''
   child.stdout?.on('data', (d) => { out += d })
   await until(() => out.includes('Server listening'), 15000, 'listening')
