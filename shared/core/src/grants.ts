@@ -3,7 +3,7 @@
  * user and client reuses it (one Connected App per client); once revoked, it is dead for good and the next
  * consent creates a new grant. Refresh tokens belong to a grant (see keys.grantRefreshTokens).
  */
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys } from './keys.ts'
 import { newId } from './crypto.ts'
 
@@ -39,7 +39,7 @@ export function toGrant (h: Record<string, string>): Grant | null {
 }
 
 // KEYS: activeGrant, (new) grant key; ARGV: prefix, newId, userId, clientId, scope, resource, nowMs, authTime, ttlS
-const ENSURE_GRANT = `
+const ENSURE_GRANT = script('usplEnsureGrant', 2, `
 local existing = redis.call('GET', KEYS[1])
 if existing then
   local gkey = ARGV[1] .. 'grant:' .. existing
@@ -56,7 +56,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[9])
 redis.call('SADD', ARGV[1] .. 'user:' .. ARGV[3] .. ':grants', ARGV[2])
 redis.call('SADD', ARGV[1] .. 'client:' .. ARGV[4] .. ':grants', ARGV[2])
 return ARGV[2]
-`
+`)
 
 export class GrantStore {
   constructor (private readonly redis: RedisClient, private readonly prefix: string) {}
@@ -65,7 +65,7 @@ export class GrantStore {
   async ensure (input: { userId: string, clientId: string, scope: string, resource: string, authTime: number, ttlS: number }): Promise<Grant> {
     const id = newId('grt', 16)
     const now = Date.now()
-    const gid = await this.redis.eval(ENSURE_GRANT, 2, keys.activeGrant(input.userId, input.clientId), keys.grant(id),
+    const gid = await runScript(this.redis, ENSURE_GRANT, keys.activeGrant(input.userId, input.clientId), keys.grant(id),
       this.prefix, id, input.userId, input.clientId, input.scope, input.resource, String(now), String(input.authTime), String(input.ttlS)) as string
     const grant = await this.get(gid)
     if (!grant) throw new Error('grant vanished while being created')

@@ -9,7 +9,7 @@
  * Revoking twice is harmless and reports the first revocation.
  */
 import type { Queue } from 'bullmq'
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys } from './keys.ts'
 import { nowSeconds } from './crypto.ts'
 
@@ -55,7 +55,7 @@ export interface RevokeOptions {
 export const STREAM_MAXLEN = 100000
 
 // KEYS[1] stream. ARGV: prefix, scope, id, nowMs, denyTtlS, revokedGrantTtlS, path, actorType, actorId, channel, maxlen, disableClient
-const REVOKE = `
+const REVOKE = script('usplRevoke', 1, `
 local p = ARGV[1]
 local scope = ARGV[2]
 local id = ARGV[3]
@@ -110,16 +110,16 @@ local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], '*', 'event', b
 for _, gid in ipairs(revoked) do redis.call('HSET', p .. 'grant:' .. gid, 'revocation_id', eid) end
 redis.call('PUBLISH', ARGV[10], eid .. ' ' .. body)
 return {'revoked', eid, tostring(nowMs), body}
-`
+`)
 
 // KEYS[1] stream, KEYS[2] dl:j key. ARGV: ttlS, nowMs, body (without at), channel, maxlen
-const REVOKE_JTI = `
+const REVOKE_JTI = script('usplRevokeJti', 2, `
 local nowMs = tonumber(ARGV[2])
 if redis.call('SET', KEYS[2], math.floor(nowMs / 1000), 'EX', ARGV[1], 'NX') == false then return {'already_revoked'} end
 local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[3])
 redis.call('PUBLISH', ARGV[4], eid .. ' ' .. ARGV[3])
 return {'revoked', eid, ARGV[2], ARGV[3]}
-`
+`)
 
 interface RawEvent {
   scope: RevocationScope
@@ -202,7 +202,7 @@ export class Revoker {
     const ttl = Math.max(1, token.exp - nowSeconds() + CLOCK_SKEW_S)
     const now = Date.now()
     const body = JSON.stringify({ scope: 'token', target: token.jti, grantIds: [token.grantId], clientId: token.clientId, userId: token.userId, jti: token.jti, path: how.path, actorType: how.actor.type, actorId: how.actor.id, at: now })
-    const reply = await this.opts.redis.eval(REVOKE_JTI, 2, keys.revocationStream(), keys.denyJti(token.jti),
+    const reply = await runScript(this.opts.redis, REVOKE_JTI, keys.revocationStream(), keys.denyJti(token.jti),
       String(ttl), String(now), body, keys.revocationChannel(this.opts.prefix), String(STREAM_MAXLEN)) as string[]
     if (reply[0] !== 'revoked') return { status: 'already_revoked', revokedAt: null, eventId: null, event: null }
     const event = parseEvent(reply[1], reply[3])
@@ -211,7 +211,7 @@ export class Revoker {
   }
 
   private async run (scope: 'grant' | 'client' | 'user', id: string, how: RevokeOptions, disable: boolean): Promise<RevocationResult> {
-    const reply = await this.opts.redis.eval(REVOKE, 1, keys.revocationStream(),
+    const reply = await runScript(this.opts.redis, REVOKE, keys.revocationStream(),
       this.opts.prefix, scope, id, String(Date.now()), String(this.denyTtlS), String(this.opts.revokedGrantTtlS ?? 30 * 86400),
       how.path, how.actor.type, how.actor.id, keys.revocationChannel(this.opts.prefix), String(STREAM_MAXLEN), disable ? '1' : '0') as string[]
     switch (reply[0]) {

@@ -105,3 +105,34 @@ export async function closeRedis (client: RedisClient): Promise<void> {
     client.disconnect()
   }
 }
+
+/** A Lua script run by name: defined once per client, then sent as EVALSHA (ioredis falls back to EVAL on NOSCRIPT). */
+export interface Script {
+  name: string
+  numberOfKeys: number
+  lua: string
+}
+
+export function script (name: string, numberOfKeys: number, lua: string): Script {
+  return { name, numberOfKeys, lua }
+}
+
+const definedScripts = new WeakMap<object, Set<string>>()
+
+/**
+ * Runs `s` with its keys (which get the client's prefix) followed by its arguments. Only the script's
+ * SHA crosses the wire after the first call, not its source.
+ */
+export async function runScript (redis: RedisClient, s: Script, ...keysAndArgs: Array<string | number>): Promise<unknown> {
+  let names = definedScripts.get(redis)
+  if (!names) {
+    names = new Set()
+    definedScripts.set(redis, names)
+  }
+  if (!names.has(s.name)) {
+    redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua })
+    names.add(s.name)
+  }
+  const command = (redis as unknown as Record<string, (...args: Array<string | number>) => Promise<unknown>>)[s.name]
+  return command.apply(redis, keysAndArgs)
+}

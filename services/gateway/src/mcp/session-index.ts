@@ -4,7 +4,7 @@
  * session ids; both expire after the idle timeout and are extended when a session is touched. Opening a
  * session checks the per-grant cap and writes both keys in one script, pruning ids whose hash expired.
  */
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys } from '@uspl/core'
 
 export interface SessionRecord {
@@ -37,7 +37,7 @@ export interface SessionIndex {
 }
 
 // KEYS[1] grant's session set, KEYS[2] the session hash. ARGV: prefix, id, cap, ttlS, grant, client, user, replica, openedMs, url
-const OPEN = `
+const OPEN = script('usplSessionOpen', 2, `
 local live = 0
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ARGV[1] .. 'mcps:' .. sid) == 1 then live = live + 1 else redis.call('SREM', KEYS[1], sid) end
@@ -48,13 +48,13 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
-`
+`)
 
 export class RedisSessionIndex implements SessionIndex {
   constructor (private readonly redis: RedisClient, private readonly prefix: string) {}
 
   async open (r: SessionRecord, cap: number, ttlS: number): Promise<boolean> {
-    const ok = await this.redis.eval(OPEN, 2, keys.grantSessions(r.grantId), keys.mcpSession(r.id),
+    const ok = await runScript(this.redis, OPEN, keys.grantSessions(r.grantId), keys.mcpSession(r.id),
       this.prefix, r.id, String(cap), String(ttlS), r.grantId, r.clientId, r.userId, r.replica, String(r.openedAt), r.url) as number
     return ok === 1
   }

@@ -7,7 +7,7 @@
  *   leaves a used-code marker holding the grant id (so a second use revokes that grant), and writes the
  *   first refresh token into the grant, or nothing at all.
  */
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, randomToken, hashSecret } from '@uspl/core'
 
 export const AUTH_REQUEST_TTL_S = 600
@@ -63,7 +63,7 @@ export type CodeLookup = { status: 'valid', record: CodeRecord } | { status: 'us
 
 // KEYS: code, used marker, new rt, grant rt set, grant, active-grant pointer
 // ARGV: usedTtl, rtTtl, rtHash, nowMs, then the new refresh token's field/value pairs
-const REDEEM = `
+const REDEEM = script('usplCodeRedeem', 6, `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local g = redis.call('GET', KEYS[2])
   if g then return {'used', g} end
@@ -81,7 +81,7 @@ redis.call('HSET', KEYS[5], 'last_used_at', ARGV[4])
 if redis.call('TTL', KEYS[5]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[5], ARGV[2]) end
 if redis.call('GET', KEYS[6]) == gid then redis.call('EXPIRE', KEYS[6], ARGV[2]) end
 return {'ok', gid}
-`
+`)
 
 export class CodeStore {
   constructor (private readonly redis: RedisClient) {}
@@ -127,7 +127,7 @@ export class CodeStore {
   async redeem (code: string, record: CodeRecord, refresh: { hash: string, ttlS: number, fields: Record<string, string> }): Promise<{ status: 'ok' | 'used' | 'revoked' | 'unknown', grantId: string | null }> {
     const hash = hashSecret(code)
     const pairs = Object.entries(refresh.fields).flat()
-    const reply = await this.redis.eval(REDEEM, 6,
+    const reply = await runScript(this.redis, REDEEM,
       keys.authCode(hash), keys.usedAuthCode(hash), keys.refreshToken(refresh.hash), keys.grantRefreshTokens(record.grantId), keys.grant(record.grantId), keys.activeGrant(record.userId, record.clientId),
       String(USED_CODE_TTL_S), String(refresh.ttlS), refresh.hash, String(Date.now()), ...pairs) as string[]
     return { status: reply[0] as 'ok' | 'used' | 'revoked' | 'unknown', grantId: reply[1] ?? null }

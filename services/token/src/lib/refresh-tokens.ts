@@ -5,7 +5,7 @@
  * one is written, in one Lua script. A rotated token presented again within the grace period is a
  * concurrent retry and gets a fresh token; after it, it is a replay and the caller revokes the grant.
  */
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, randomToken, hashSecret } from '@uspl/core'
 
 export interface RefreshTokenRecord {
@@ -32,7 +32,7 @@ export type RotateResult = { status: 'ok', grantId: string } | { status: 'reused
 
 // KEYS: old rt, new rt, grant rt set, grant, active-grant pointer
 // ARGV: nowMs, graceMs, rtTtl, newHash, then the new token's field/value pairs
-const ROTATE = `
+const ROTATE = script('usplRefreshRotate', 5, `
 local f = redis.call('HMGET', KEYS[1], 'grant_id', 'rotated_at')
 if not f[1] then return {'unknown'} end
 if redis.call('EXISTS', KEYS[4]) == 0 or redis.call('HEXISTS', KEYS[4], 'revoked_at') == 1 then return {'revoked', f[1]} end
@@ -49,7 +49,7 @@ redis.call('HSET', KEYS[4], 'last_used_at', ARGV[1])
 if redis.call('TTL', KEYS[4]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
 if redis.call('GET', KEYS[5]) == f[1] then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
 return {'ok', f[1]}
-`
+`)
 
 export class RefreshTokenStore {
   constructor (private readonly redis: RedisClient) {}
@@ -71,7 +71,7 @@ export class RefreshTokenStore {
   }
 
   async rotate (presented: string, current: RefreshTokenRecord, next: { hash: string, fields: Record<string, string> }, opts: { graceS: number, ttlS: number }): Promise<RotateResult> {
-    const reply = await this.redis.eval(ROTATE, 5,
+    const reply = await runScript(this.redis, ROTATE,
       keys.refreshToken(hashSecret(presented)), keys.refreshToken(next.hash), keys.grantRefreshTokens(current.grantId), keys.grant(current.grantId), keys.activeGrant(current.userId, current.clientId),
       String(Date.now()), String(opts.graceS * 1000), String(opts.ttlS), next.hash, ...Object.entries(next.fields).flat()) as string[]
     if (reply[0] === 'unknown') return { status: 'unknown' }

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, CLOCK_SKEW_S, nowSeconds } from '@uspl/core'
 
 export interface PublicJwk {
@@ -96,14 +96,14 @@ export function selectKeys (records: KeyRecord[], now: number, accessTokenTtlS: 
 }
 
 // Creates the first key only when none exists, and answers the set: two replicas starting at once agree.
-const ENSURE_KEYS = `
+const ENSURE_KEYS = script('usplEnsureSigningKeys', 1, `
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return redis.call('HGETALL', KEYS[1])
-`
+`)
 
 export async function ensureKeyRecords (redis: RedisClient): Promise<KeyRecord[]> {
   const first = generateKeyRecord(nowSeconds())
-  const flat = await redis.eval(ENSURE_KEYS, 1, keys.signingKeys(), first.kid, JSON.stringify(first)) as string[]
+  const flat = await runScript(redis, ENSURE_KEYS, keys.signingKeys(), first.kid, JSON.stringify(first)) as string[]
   const out: KeyRecord[] = []
   for (let i = 1; i < flat.length; i += 2) out.push(JSON.parse(flat[i]) as KeyRecord)
   return out

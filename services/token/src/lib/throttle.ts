@@ -6,7 +6,7 @@
  * sign-in answers 429 with Retry-After without checking the password. A success clears the account's
  * counter and gives its address slot back, so only failures use up the allowance.
  */
-import type { RedisClient } from '@uspl/redis'
+import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, hashSecret } from '@uspl/core'
 
 export interface ThrottleLimits {
@@ -18,7 +18,7 @@ export interface ThrottleLimits {
 // KEYS: account counter, address counter. ARGV: window, account limit, address limit.
 // Either counter at its limit: the seconds to wait (at least 1), nothing counted. Otherwise both are
 // incremented (with their expiry on first use) and 0 is returned: the attempt may check its password.
-const RESERVE = `
+const RESERVE = script('usplSigninReserve', 2, `
 local a = tonumber(redis.call('GET', KEYS[1]) or '0')
 local b = tonumber(redis.call('GET', KEYS[2]) or '0')
 local wait = 0
@@ -29,14 +29,14 @@ for i = 1, 2 do
   if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 end
 return 0
-`
+`)
 
 // KEYS: account counter, address counter. A success: the account starts over, the address slot is given back.
-const SUCCEED = `
+const SUCCEED = script('usplSigninSucceed', 2, `
 redis.call('DEL', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1
-`
+`)
 
 export class SigninThrottle {
   constructor (private readonly redis: RedisClient, private readonly limits: ThrottleLimits) {}
@@ -51,12 +51,12 @@ export class SigninThrottle {
    */
   async reserve (email: string, address: string): Promise<number> {
     const [acct, addr] = this.keysFor(email, address)
-    return await this.redis.eval(RESERVE, 2, acct, addr, String(this.limits.windowS), String(this.limits.perAccount), String(this.limits.perAddress)) as number
+    return await runScript(this.redis, RESERVE, acct, addr, String(this.limits.windowS), String(this.limits.perAccount), String(this.limits.perAddress)) as number
   }
 
   /** The password was right: the account's counter starts over and the attempt no longer counts for the address. */
   async recordSuccess (email: string, address: string): Promise<void> {
     const [acct, addr] = this.keysFor(email, address)
-    await this.redis.eval(SUCCEED, 2, acct, addr)
+    await runScript(this.redis, SUCCEED, acct, addr)
   }
 }
