@@ -46,7 +46,8 @@ async function domain (app: FastifyInstance, opts: { config: Config }): Promise<
         redis: app.redis,
         webhooks: webhookUrls(config).map((url) => ({ url, secret: config.WEBHOOK_SECRET })),
         log: app.log,
-        sweepIntervalMs: config.SWEEP_INTERVAL_MS
+        sweepIntervalMs: config.SWEEP_INTERVAL_MS,
+        auditRetentionS: config.AUDIT_RETENTION_DAYS * 86400
       })
     })
   }

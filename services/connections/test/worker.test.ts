@@ -6,8 +6,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { testRedis, listen, type TestRedis } from '@uspl/testing'
 import {
   Revoker, GrantStore, createFollowupQueue, startRevocationWorker, verifyWebhookSignature, followupJobOptions,
-  keys, nowSeconds, SIGNATURE_HEADER, EVENT_ID_HEADER,
-  type RevocationWorker, type FollowupResult, type AuditRecord, type Webhook
+  keys, nowSeconds, writeAudit, SIGNATURE_HEADER, EVENT_ID_HEADER,
+  type RevocationWorker, type FollowupResult, type AuditRecord, type Webhook, type RevocationEvent
 } from '@uspl/core'
 import { setup, bearer, type Teardown } from './helper.ts'
 
@@ -227,4 +227,15 @@ t.test('the service runs the worker; operators read the audit trail page by page
   t.same(page2.items.map((i: { event_id: string }) => i.event_id), [ids[0]])
   t.equal(page2.next_cursor, null)
   t.equal((await f.app.inject({ url: '/v1/audit?cursor=1-1', headers: bearer(key) })).statusCode, 400, 'an unknown cursor')
+})
+
+t.test('audit records expire after the retention period, and the index forgets older ones', async (t) => {
+  const r = await testRedis(t)
+  const now = Date.now()
+  const event = (id: string, at: number): RevocationEvent => ({ id, scope: 'grant', target: 'grt_x', grantIds: ['grt_x'], clientId: 'cli_x', userId: 'usr_x', jti: null, path: 'cli', actor: { type: 'system', id: 'test' }, at })
+  t.equal(await writeAudit(r.redis, event(`${now - 3 * 86400_000}-0`, now - 3 * 86400_000), 2 * 86400), 'written')
+  t.equal(await writeAudit(r.redis, event(`${now}-0`, now), 2 * 86400), 'written')
+  const ttl = await r.redis.ttl(keys.auditEntry(`${now}-0`))
+  t.ok(ttl > 2 * 86400 - 10 && ttl <= 2 * 86400, `the record expires with the retention (ttl ${ttl} s)`)
+  t.same(await r.redis.zrange(keys.audit(), 0, -1), [`${now}-0`], 'an entry older than the retention leaves the index')
 })

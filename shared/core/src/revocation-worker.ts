@@ -52,6 +52,8 @@ export interface RevocationWorkerOptions {
   sweepIntervalMs?: number
   /** events younger than this are left to the Revoker's own job (default 10 s) */
   sweepGraceMs?: number
+  /** how long audit records are kept (default 365 days): each record expires, and the index is trimmed */
+  auditRetentionS?: number
   concurrency?: number
   webhookTimeoutMs?: number
   /** how long an emptied session index of a revoked grant survives for replicas replaying (default 1 h) */
@@ -266,16 +268,20 @@ export async function closeQueue (queue: Queue): Promise<void> {
 /** One job: audit, cleanup, then webhooks (the only step that can fail for outside reasons). */
 async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEvent>): Promise<FollowupResult> {
   const event = job.data
-  const audit = await writeAudit(opts.redis, event)
+  const audit = await writeAudit(opts.redis, event, opts.auditRetentionS)
   const sessionIndexEntriesDropped = await cleanup(opts, event)
   const webhooks = await deliverWebhooks(opts, event)
   return { audit, webhooks, sessionIndexEntriesDropped }
 }
 
-export async function writeAudit (redis: RedisClient, event: RevocationEvent): Promise<'written' | 'existing'> {
+export const AUDIT_RETENTION_S = 365 * 86400
+
+export async function writeAudit (redis: RedisClient, event: RevocationEvent, retentionS = AUDIT_RETENTION_S): Promise<'written' | 'existing'> {
   const results = await redis.multi()
-    .set(keys.auditEntry(event.id), JSON.stringify(auditRecord(event)), 'NX')
+    .set(keys.auditEntry(event.id), JSON.stringify(auditRecord(event)), 'EX', retentionS, 'NX')
     .zadd(keys.audit(), event.at, event.id)
+    // the index forgets what the records themselves have forgotten
+    .zremrangebyscore(keys.audit(), '-inf', `(${Date.now() - retentionS * 1000}`)
     .exec()
   if (!results) throw new Error('audit transaction aborted')
   for (const [err] of results) if (err) throw err
