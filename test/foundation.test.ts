@@ -83,8 +83,10 @@ t.test('the server listens, then SIGTERM finishes in-flight work and exits 0', a
   const r = await testRedis(t)
   const child = runServer('registration', { PORT: String(port), REDIS_URL: r.url, REDIS_PREFIX: r.prefix })
   let out = ''
-  child.stdout?.on('data', (d) => { out += d })
-  await until(() => out.includes('Server listening'), 15000, 'listening')
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d) => { out += d; if (out.includes('Server listening')) resolve() })
+    child.once('exit', (code) => reject(new Error(`the server exited with ${code} before listening`)))
+  })
   const res = await fetch(`http://127.0.0.1:${port}/health/live`)
   t.equal(res.status, 200)
   t.equal((await fetch(`http://127.0.0.1:${port}/nowhere`)).status, 404)

@@ -2,7 +2,7 @@
 // subscription dropped replays what it missed before it reports ready again.
 import t from 'tap'
 import { once } from 'node:events'
-import { testRedis, privateRedis, until } from '@uspl/testing'
+import { testRedis, privateRedis } from '@uspl/testing'
 import { createRedis, closeRedis, waitReady } from '@uspl/redis'
 import { Revoker, keys } from '@uspl/core'
 import { startIssuer, startGateway, stuckGateway, grantFor, tokenFor, claimsFor, connect, rawSession, rawCall, openStream, mcpHeaders, type Gateway } from './helpers.ts'
@@ -10,6 +10,18 @@ import { startIssuer, startGateway, stuckGateway, grantFor, tokenFor, claimsFor,
 /** From the revoke call to the last stream's end, on every replica. */
 const BOUND_MS = 1000
 const how = { path: 'connections_user' as const, actor: { type: 'user' as const, id: 'test' } }
+
+/** Resolves once every one of `ids` has been closed by the registry (its 'closed' event). */
+function closedAll (registry: { on: (e: 'closed', f: (s: { id: string }) => void) => unknown, off: (e: 'closed', f: (s: { id: string }) => void) => unknown }, ids: string[]): Promise<void> {
+  const waiting = new Set(ids)
+  return new Promise((resolve) => {
+    const onClosed = (session: { id: string }): void => {
+      waiting.delete(session.id)
+      if (waiting.size === 0) { registry.off('closed', onClosed); resolve() }
+    }
+    registry.on('closed', onClosed)
+  })
+}
 
 t.test('two gateways on one Redis: revoking a grant closes its sessions and streams on both, and only those', async (t) => {
   const r = await testRedis(t)
@@ -84,8 +96,9 @@ t.test('client and user revocations close all their sessions; one revoked token 
   const s1 = await rawSession(gw, tokenFor(issuer, gw, bad1))
   const s2 = await rawSession(gw, tokenFor(issuer, gw, bad2))
   const sg = await rawSession(gw, tokenFor(issuer, gw, good))
+  const clientClosed = closedAll(gw.app.mcpSessions, [s1, s2])
   await revoker.revokeClient('cli_bad', { ...how, disable: true })
-  await until(() => !gw.app.mcpSessions.get(s1) && !gw.app.mcpSessions.get(s2), 2000, 'client sessions closed')
+  await clientClosed
   t.ok(gw.app.mcpSessions.get(sg), 'another client of the same user is untouched')
 
   // user scope: every grant of usr_3 goes; usr_1's cli_good stays
@@ -93,8 +106,9 @@ t.test('client and user revocations close all their sessions; one revoked token 
   const u3b = await grantFor(r, 'usr_3', 'cli_y')
   const sa = await rawSession(gw, tokenFor(issuer, gw, u3a))
   const sb = await rawSession(gw, tokenFor(issuer, gw, u3b))
+  const userClosed = closedAll(gw.app.mcpSessions, [sa, sb])
   await revoker.revokeUser('usr_3', how)
-  await until(() => !gw.app.mcpSessions.get(sa) && !gw.app.mcpSessions.get(sb), 2000, 'user sessions closed')
+  await userClosed
   t.ok(gw.app.mcpSessions.get(sg), 'another user is untouched')
 
   // token scope (RFC 7009 on an access token): the stream opened with it ends; the session stays for fresh tokens

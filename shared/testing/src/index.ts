@@ -139,7 +139,10 @@ export async function privateRedis (t: Teardown, opts: ConstructorParameters<typ
   return r
 }
 
-/** Polls `check` on each event-loop turn batch until it holds (for state observed over HTTP, where no event exists). */
+/**
+ * Polls `check` every 25 ms until it holds. Only for state that announces itself with no event: a
+ * readiness endpoint seen over HTTP, a cluster agreeing on its slots. Anything with an event waits on it.
+ */
 export async function until (check: () => Promise<boolean> | boolean, timeoutMs = 10000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
