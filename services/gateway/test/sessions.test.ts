@@ -1,11 +1,11 @@
 // Sessions (2025-06-18 and 2025-11-25): initialize opens one, GET streams, DELETE ends, unknown ids 404,
 // a missing id 400; a session answers only its own grant; the per-grant cap; idle expiry; a GET stream
 // ends when its token expires; the Redis index; Redis down answers 503 with Retry-After.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { testRedis, privateRedis } from '@uspl/testing'
-import { keys, nowSeconds } from '@uspl/core'
-import { startIssuer, startGateway, grantFor, tokenFor, connect, rawSession, rawCall, openStream, mcpHeaders, bodylessHeaders, initializeBody, text } from './helpers.ts'
+import { testRedis, privateRedis, type TestRedis } from '@uspl/testing'
+import { keys, nowSeconds, type Grant } from '@uspl/core'
+import { startIssuer, startGateway, grantFor, tokenFor, connect, rawSession, rawCall, openStream, mcpHeaders, bodylessHeaders, initializeBody, text, type Issuer, type Gateway, type OpenStream } from './helpers.ts'
 import type { McpSession } from '../src/mcp/sessions.ts'
 
 t.test('session lifecycle for both protocol versions', async (t) => {
@@ -98,7 +98,8 @@ t.test('idle sessions expire', async (t) => {
   t.equal(await r.redis.exists(keys.mcpSession(sessionId)), 0, 'and it left the index')
 })
 
-t.test('a session whose token expires while its GET stream is open is closed at expiry', async (t) => {
+/** A session and its GET stream, both opened with a token that expires in a second. */
+async function sessionWithExpiringStream (t: Test): Promise<{ r: TestRedis, issuer: Issuer, gw: Gateway, grant: Grant, exp: number, sessionId: string, stream: OpenStream }> {
   const r = await testRedis(t)
   const issuer = await startIssuer(t)
   const gw = await startGateway(t, r, issuer)
@@ -108,6 +109,11 @@ t.test('a session whose token expires while its GET stream is open is closed at 
   const sessionId = await rawSession(gw, shortLived)
   const stream = await openStream(t, gw, shortLived, sessionId)
   t.equal(stream.status, 200)
+  return { r, issuer, gw, grant, exp, sessionId, stream }
+}
+
+t.test('a session whose token expires while its GET stream is open is closed at expiry', async (t) => {
+  const { r, issuer, gw, grant, exp, sessionId, stream } = await sessionWithExpiringStream(t)
   const endedAt = await stream.ended
   t.ok(endedAt >= exp * 1000 - 50 && endedAt < exp * 1000 + 1000, `ended at expiry (${endedAt - exp * 1000} ms after exp)`)
   const fresh = tokenFor(issuer, gw, grant)
@@ -116,15 +122,7 @@ t.test('a session whose token expires while its GET stream is open is closed at 
 })
 
 t.test('a client that refreshed keeps its session; only the stream opened with the old token ends', async (t) => {
-  const r = await testRedis(t)
-  const issuer = await startIssuer(t)
-  const gw = await startGateway(t, r, issuer)
-  const grant = await grantFor(r, 'usr_a')
-  const exp = nowSeconds() + 1
-  const shortLived = tokenFor(issuer, gw, grant, { exp })
-  const sessionId = await rawSession(gw, shortLived)
-  const stream = await openStream(t, gw, shortLived, sessionId)
-  t.equal(stream.status, 200)
+  const { issuer, gw, grant, exp, sessionId, stream } = await sessionWithExpiringStream(t)
   const fresh = tokenFor(issuer, gw, grant)
   t.equal((await rawCall(gw, fresh, sessionId, 'tools/list')).status, 200, 'the client uses its refreshed token on the session')
   const endedAt = await stream.ended
