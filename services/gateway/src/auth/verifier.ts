@@ -8,6 +8,7 @@
  * The verified token lands on `request.accessToken`.
  */
 import fp from 'fastify-plugin'
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Denylist, type DenyReason, type AccessTokenClaims } from '@uspl/core'
@@ -28,6 +29,15 @@ export interface AccessToken {
   iat: number
   exp: number
   authTime: number
+  /** what the MCP SDKs hand the tools as the caller (built once per token) */
+  authInfo: AuthInfo
+}
+
+/** The token the route's verifier accepted; only called on routes that verify (a bug otherwise). */
+export function verifiedToken (request: FastifyRequest): AccessToken {
+  const token = request.accessToken
+  if (token === null) throw new Error('no verified access token on this request: the route must run the verifier first')
+  return token
 }
 
 /** the contract the issuer signs (@uspl/core) */
@@ -99,21 +109,61 @@ function isTime (v: unknown): v is number {
 }
 
 /** Claims beyond what fast-jwt checks: types, and iat not in the future. */
-export function toAccessToken (token: string, claims: Claims, skewS: number): AccessToken {
+export function toAccessToken (token: string, claims: Claims, skewS: number, resource: URL): AccessToken {
   const bad = (what: string): AuthFailure => new AuthFailure('invalid_claim', 401, 'invalid_token', `the token's ${what} claim is invalid`)
   for (const name of ['sub', 'client_id', 'scope', 'jti', 'grant_id'] as const) if (!isNonEmptyString(claims[name])) throw bad(name)
   for (const name of ['iat', 'exp', 'auth_time'] as const) if (!isTime(claims[name])) throw bad(name)
   if (claims.iat > Date.now() / 1000 + skewS) throw bad('iat')
+  const scopes = claims.scope.split(' ').filter(Boolean)
   return {
     token,
     userId: claims.sub,
     clientId: claims.client_id,
     grantId: claims.grant_id,
     jti: claims.jti,
-    scopes: claims.scope.split(' ').filter(Boolean),
+    scopes,
     iat: claims.iat,
     exp: claims.exp,
-    authTime: claims.auth_time
+    authTime: claims.auth_time,
+    authInfo: {
+      token,
+      clientId: claims.client_id,
+      scopes,
+      expiresAt: claims.exp,
+      resource,
+      extra: { userId: claims.sub, grantId: claims.grant_id, jti: claims.jti }
+    }
+  }
+}
+
+/** how many verified tokens a replica remembers (each a few hundred bytes) */
+const VERIFIED_CACHE_SIZE = 10000
+
+/**
+ * Tokens whose signature and claims have been verified, by their exact text, until they expire: a
+ * request with a known token skips decoding and the ECDSA verify (the top cost per call in the
+ * benchmark). Revocation is unaffected: the denylist is read on every request. When full, the oldest
+ * entry goes.
+ */
+export class VerifiedTokens {
+  private readonly tokens = new Map<string, AccessToken>()
+  constructor (private readonly max: number, private readonly skewS: number) {}
+
+  get (raw: string, nowS = Date.now() / 1000): AccessToken | undefined {
+    const token = this.tokens.get(raw)
+    if (token === undefined) return undefined
+    if (token.exp + this.skewS > nowS) return token
+    this.tokens.delete(raw)
+    return undefined
+  }
+
+  set (raw: string, token: AccessToken): void {
+    if (this.tokens.size >= this.max) this.tokens.delete(this.tokens.keys().next().value as string)
+    this.tokens.set(raw, token)
+  }
+
+  get size (): number {
+    return this.tokens.size
   }
 }
 
@@ -133,7 +183,9 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
     onFetch: (result) => metrics.jwksFetches.inc({ result })
   })
   const metadataUrl = resourceMetadataUrl(config)
+  const resource = new URL(config.GATEWAY_RESOURCE_URL)
   const denylist = new Denylist(app.redis)
+  const verified = new VerifiedTokens(VERIFIED_CACHE_SIZE, config.JWT_CLOCK_SKEW_S)
 
   await app.register(fastifyJwt, {
     secret: async (_request: FastifyRequest, tokenOrHeader: TokenOrHeader): Promise<string> => {
@@ -150,11 +202,7 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
       allowedIss: config.ISSUER_URL,
       allowedAud: config.GATEWAY_RESOURCE_URL,
       clockTolerance: config.JWT_CLOCK_SKEW_S * 1000,
-      requiredClaims: [...REQUIRED_CLAIMS],
-      // a verified token's signature is not checked again until it expires (the ECDSA verify was the top
-      // cost per call in the benchmark); revocation is unaffected: the denylist is read on every request
-      cache: 10000,
-      cacheTTL: 600000
+      requiredClaims: [...REQUIRED_CLAIMS]
     },
     messages: { authorizationTokenInvalid: (err: Error) => err.message }
   })
@@ -184,14 +232,18 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
     if (!/^Bearer\s/i.test(request.headers.authorization)) {
       return void refuse(request, reply, new AuthFailure('malformed_header', 401, 'invalid_request', 'the Authorization header must be "Bearer <token>"'))
     }
-    let token: AccessToken
-    try {
-      const claims = await request.jwtVerify<Claims>()
-      token = toAccessToken(bearerToken(request), claims, config.JWT_CLOCK_SKEW_S)
-    } catch (err) {
-      const failure = classify(err)
-      if (failure.statusCode === 503) request.log.warn({ err }, 'token verification could not complete')
-      return void refuse(request, reply, failure)
+    const raw = bearerToken(request)
+    let token = verified.get(raw)
+    if (token === undefined) {
+      try {
+        const claims = await request.jwtVerify<Claims>()
+        token = toAccessToken(raw, claims, config.JWT_CLOCK_SKEW_S, resource)
+      } catch (err) {
+        const failure = classify(err)
+        if (failure.statusCode === 503) request.log.warn({ err }, 'token verification could not complete')
+        return void refuse(request, reply, failure)
+      }
+      verified.set(raw, token)
     }
     let denied: DenyReason | null
     try {

@@ -9,9 +9,10 @@ import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type Revocation
 import { type Config, replicaId, replicaUrl, resourceMetadataUrl } from '../config.ts'
 import { SessionRegistry } from './sessions.ts'
 import { RedisSessionIndex } from './session-index.ts'
-import { mcpRoutes, authInfo } from './transport.ts'
+import { McpEndpoint, mcpRoutes } from '../routes/mcp.ts'
 import { StatelessEndpoint } from './stateless.ts'
 import { Forwarder } from './forward.ts'
+import { ToolCatalog } from './catalog.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -52,15 +53,13 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   // before the server stops listening: open SSE streams would otherwise hold the close
   app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
   const deps = { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis), log: app.log }
-  const resource = new URL(config.GATEWAY_RESOURCE_URL)
   const stateless = new StatelessEndpoint({
     deps,
     registry,
     metrics: app.metrics,
     log: app.log,
-    resource,
-    resourceMetadataUrl: resourceMetadataUrl(config),
-    authInfo: (token) => authInfo(token, resource)
+    resource: new URL(config.GATEWAY_RESOURCE_URL),
+    resourceMetadataUrl: resourceMetadataUrl(config)
   })
   const forwarder = new Forwarder({ replica: replicaId(config), connectTimeoutMs: config.FORWARD_CONNECT_TIMEOUT_MS, metrics: app.metrics })
   app.addHook('onClose', async () => {
@@ -69,16 +68,16 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
     await feed.close()
   })
 
-  mcpRoutes(app, {
+  mcpRoutes(app, new McpEndpoint(app, {
     config,
     registry,
     index,
-    deps,
+    catalog: new ToolCatalog(deps),
     replica: replicaId(config),
     replicaUrl: replicaUrl(config),
     forwarder,
     stateless
-  })
+  }))
 }
 
 export default fp(mcpPlugin, { name: 'gateway-mcp', dependencies: ['uspl-redis', 'gateway-metrics', 'gateway-verifier'] })

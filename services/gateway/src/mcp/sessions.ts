@@ -1,6 +1,7 @@
 /**
- * The MCP sessions this replica holds, indexed by id, grant, client, user and (for open GET streams) jti,
- * so a revocation event finds exactly its sessions without a scan. Closing a session ends its SSE streams,
+ * The MCP sessions this replica holds, by id, and with them the requests it serves without a session, in
+ * one AccessIndex (grant, client, user and, for what ends with its token, jti), so a revocation event
+ * finds exactly what it names without a scan. Closing a session ends its SSE streams,
  * aborts its in-flight requests, forgets its id (the next request with it answers 404) and removes its
  * Redis index entry. Idle sessions close after SESSION_IDLE_TIMEOUT_S (an open GET stream counts as
  * activity). When the token that opened a GET stream expires, the stream ends; if that was also the newest
@@ -9,10 +10,11 @@
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import type { RevocationEvent } from '@uspl/core'
 import type { SessionIndex } from './session-index.ts'
+import type { HttpServerTransport } from './http-transport.ts'
+import { AccessIndex } from './access-index.ts'
 import type { GatewayMetrics } from '../metrics.ts'
 
 export type CloseReason = 'revoked' | 'idle' | 'deleted' | 'shutdown' | 'failed' | 'expired'
@@ -58,8 +60,8 @@ export class McpSession {
     readonly clientId: string,
     readonly userId: string,
     readonly openedAt: number,
-    readonly transport: StreamableHTTPServerTransport,
-    readonly server: McpServer
+    readonly transport: HttpServerTransport,
+    readonly server: Server
   ) {
     this.lastActive = openedAt
     this.lastTouchWritten = openedAt
@@ -74,30 +76,11 @@ export interface SessionRegistryOptions {
   touchIntervalS: number
 }
 
-function addTo<K, V> (map: Map<K, Set<V>>, key: K, value: V): void {
-  let set = map.get(key)
-  if (!set) map.set(key, set = new Set())
-  set.add(value)
-}
-
-function removeFrom<K, V> (map: Map<K, Set<V>>, key: K, value: V): void {
-  const set = map.get(key)
-  if (!set) return
-  set.delete(value)
-  if (set.size === 0) map.delete(key)
-}
-
 export class SessionRegistry extends EventEmitter {
   private readonly sessions = new Map<string, McpSession>()
-  private readonly byGrant = new Map<string, Set<McpSession>>()
-  private readonly byClient = new Map<string, Set<McpSession>>()
-  private readonly byUser = new Map<string, Set<McpSession>>()
-  private readonly streamsByJti = new Map<string, Set<McpSession>>()
   private readonly requests = new Set<TrackedRequest>()
-  private readonly requestsByGrant = new Map<string, Set<TrackedRequest>>()
-  private readonly requestsByClient = new Map<string, Set<TrackedRequest>>()
-  private readonly requestsByUser = new Map<string, Set<TrackedRequest>>()
-  private readonly requestsByJti = new Map<string, Set<TrackedRequest>>()
+  /** sessions and sessionless requests alike, for revocation */
+  private readonly held = new AccessIndex<McpSession | TrackedRequest>()
 
   constructor (private readonly opts: SessionRegistryOptions) {
     super()
@@ -118,37 +101,31 @@ export class SessionRegistry extends EventEmitter {
 
   /** Sessionless requests of one grant in flight here (for tests and operators). */
   requestsOfGrant (grantId: string): TrackedRequest[] {
-    return [...this.requestsByGrant.get(grantId) ?? []]
+    return this.held.ofGrant(grantId).filter((x): x is TrackedRequest => !(x instanceof McpSession))
+  }
+
+  /** Sessions of one grant on this replica (for tests and operators). */
+  ofGrant (grantId: string): McpSession[] {
+    return this.held.ofGrant(grantId).filter((x): x is McpSession => x instanceof McpSession)
   }
 
   /** Tracks a sessionless request until its response closes; revocation and shutdown abort it. */
   trackSessionless (request: TrackedRequest, res: ServerResponse): void {
     this.requests.add(request)
-    addTo(this.requestsByGrant, request.grantId, request)
-    addTo(this.requestsByClient, request.clientId, request)
-    addTo(this.requestsByUser, request.userId, request)
-    addTo(this.requestsByJti, request.jti, request)
+    this.held.add(request)
+    if (request.endsWithToken) this.held.trackToken(request.jti, request)
     res.once('close', () => {
       this.requests.delete(request)
-      removeFrom(this.requestsByGrant, request.grantId, request)
-      removeFrom(this.requestsByClient, request.clientId, request)
-      removeFrom(this.requestsByUser, request.userId, request)
-      removeFrom(this.requestsByJti, request.jti, request)
+      this.held.remove(request)
+      if (request.endsWithToken) this.held.untrackToken(request.jti, request)
       this.emit('request-closed', request)
     })
     this.emit('request-tracked', request)
   }
 
-  /** Sessions of one grant on this replica (for tests and operators). */
-  ofGrant (grantId: string): McpSession[] {
-    return [...this.byGrant.get(grantId) ?? []]
-  }
-
   add (session: McpSession): void {
     this.sessions.set(session.id, session)
-    addTo(this.byGrant, session.grantId, session)
-    addTo(this.byClient, session.clientId, session)
-    addTo(this.byUser, session.userId, session)
+    this.held.add(session)
     this.opts.metrics.sessionsOpen.set(this.sessions.size)
     this.opts.metrics.sessionsOpened.inc()
     this.armIdle(session, this.opts.idleTimeoutS * 1000)
@@ -204,26 +181,31 @@ export class SessionRegistry extends EventEmitter {
         return
       }
       this.opts.log.info({ sessionId: session.id }, 'closing the GET stream: the token that opened it expired')
-      session.transport.closeStandaloneSSEStream()
-      if (!res.writableEnded) res.end()
+      this.endStream(session)
     }, Math.max(0, expS * 1000 - Date.now()))
     timer.unref()
     const stream: GetStream = { jti, res, timer }
     session.stream = stream
-    addTo(this.streamsByJti, jti, session)
+    this.held.trackToken(jti, session)
     res.once('close', () => {
       clearTimeout(timer)
       if (session.stream === stream) session.stream = null
-      removeFrom(this.streamsByJti, jti, session)
+      this.held.untrackToken(jti, session)
       this.emit('stream-closed', session)
     })
+  }
+
+  /** Ends a session's GET stream; the session stays. */
+  private endStream (session: McpSession): void {
+    session.transport.closeStandaloneSSEStream()
+    if (session.stream && !session.stream.res.writableEnded) session.stream.res.end()
   }
 
   /** Closes a session: streams end, in-flight requests abort, the id is forgotten here and in Redis. */
   async close (session: McpSession, reason: CloseReason): Promise<void> {
     if (!this.forget(session, reason)) return
     try {
-      // ends the SDK's SSE streams and aborts its in-flight handlers (Protocol aborts them on close)
+      // ends the session's SSE streams and aborts its in-flight handlers (the SDK's Protocol aborts them on close)
       await session.server.close()
     } catch (err) {
       this.opts.log.warn({ err, sessionId: session.id }, 'closing an MCP session failed')
@@ -240,12 +222,12 @@ export class SessionRegistry extends EventEmitter {
     if (session.closed) return false
     session.closed = true
     if (session.idleTimer) clearTimeout(session.idleTimer)
-    if (session.stream) clearTimeout(session.stream.timer)
+    if (session.stream) {
+      clearTimeout(session.stream.timer)
+      this.held.untrackToken(session.stream.jti, session)
+    }
     this.sessions.delete(session.id)
-    removeFrom(this.byGrant, session.grantId, session)
-    removeFrom(this.byClient, session.clientId, session)
-    removeFrom(this.byUser, session.userId, session)
-    if (session.stream) removeFrom(this.streamsByJti, session.stream.jti, session)
+    this.held.remove(session)
     this.opts.metrics.sessionsOpen.set(this.sessions.size)
     this.opts.metrics.sessionsClosed.inc({ reason })
     this.opts.index.remove(session.id, session.grantId).catch((err: unknown) => {
@@ -256,52 +238,19 @@ export class SessionRegistry extends EventEmitter {
     return true
   }
 
-  /** The sessions a revocation event names, by index: its grants, and for a client or user scope all of theirs. */
-  private affected (event: RevocationEvent): Set<McpSession> {
-    const out = new Set<McpSession>()
-    for (const gid of event.grantIds) for (const s of this.byGrant.get(gid) ?? []) out.add(s)
-    if (event.scope === 'client' && event.clientId) for (const s of this.byClient.get(event.clientId) ?? []) out.add(s)
-    if (event.scope === 'user' && event.userId) for (const s of this.byUser.get(event.userId) ?? []) out.add(s)
-    return out
-  }
-
-  /** The sessionless requests a revocation event names, by index. */
-  private affectedRequests (event: RevocationEvent): Set<TrackedRequest> {
-    const out = new Set<TrackedRequest>()
-    if (event.scope === 'token') {
-      for (const r of this.requestsByJti.get(event.jti ?? '') ?? []) if (r.endsWithToken) out.add(r)
-      return out
-    }
-    for (const gid of event.grantIds) for (const r of this.requestsByGrant.get(gid) ?? []) out.add(r)
-    if (event.scope === 'client' && event.clientId) for (const r of this.requestsByClient.get(event.clientId) ?? []) out.add(r)
-    if (event.scope === 'user' && event.userId) for (const r of this.requestsByUser.get(event.userId) ?? []) out.add(r)
-    return out
-  }
-
   /**
-   * Applies a revocation event; returns how many sessions (or, for one token, streams) and sessionless
-   * requests it closed.
+   * Applies a revocation event to what it names; returns how many sessions (or, for one token, streams)
+   * and sessionless requests it closed. One token revoked: the grant lives on, but what was opened with
+   * that token (a GET stream, a stateless stream) ends.
    */
   applyRevocation (event: RevocationEvent): number {
-    const requests = this.affectedRequests(event)
-    for (const r of requests) r.abort('revoked')
-    return requests.size + this.applyToSessions(event)
-  }
-
-  private applyToSessions (event: RevocationEvent): number {
-    if (event.scope === 'token') {
-      // one access token revoked: the grant lives on, but a stream opened with that token must not
-      let n = 0
-      for (const session of [...this.streamsByJti.get(event.jti ?? '') ?? []]) {
-        session.transport.closeStandaloneSSEStream()
-        if (session.stream && !session.stream.res.writableEnded) session.stream.res.end()
-        n++
-      }
-      return n
+    const matched = this.held.matching(event)
+    for (const item of matched) {
+      if (!(item instanceof McpSession)) item.abort('revoked')
+      else if (event.scope === 'token') this.endStream(item)
+      else void this.close(item, 'revoked')
     }
-    const affected = this.affected(event)
-    for (const session of affected) void this.close(session, 'revoked')
-    return affected.size
+    return matched.size
   }
 
   async closeAll (reason: CloseReason): Promise<void> {

@@ -15,7 +15,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { createMcpHandler, isLegacyRequest, McpServer, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server'
-import type { AccessToken } from '../auth/verifier.ts'
+import { verifiedToken } from '../auth/verifier.ts'
 import { AuthFailure, challenge } from '../auth/challenges.ts'
 import type { GatewayMetrics } from '../metrics.ts'
 import type { ToolDeps } from '../tools/context.ts'
@@ -54,7 +54,6 @@ export interface StatelessOptions {
   log: FastifyBaseLogger
   resource: URL
   resourceMetadataUrl: string
-  authInfo: (token: AccessToken) => AuthInfo
 }
 
 export class StatelessEndpoint {
@@ -79,7 +78,7 @@ export class StatelessEndpoint {
   /** Serves one stateless request; resolves when its response has closed. */
   async serve (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { registry, metrics, log } = this.opts
-    const token = request.accessToken as AccessToken
+    const token = verifiedToken(request)
     const res: ServerResponse = reply.raw
     const local = { ...reply.getHeaders(), 'x-request-id': request.id } as OutgoingHttpHeaders
     reply.hijack()
@@ -127,7 +126,7 @@ export class StatelessEndpoint {
 
     let response: Response
     try {
-      response = await this.handler.fetch(webRequest(request, this.opts.resource, controller.signal), { authInfo: this.opts.authInfo(token), parsedBody: request.body })
+      response = await this.handler.fetch(webRequest(request, this.opts.resource, controller.signal), { authInfo: token.authInfo as AuthInfo, parsedBody: request.body })
     } catch (err) {
       if (outcome) return
       log.error({ err }, 'stateless MCP request failed')
