@@ -14,13 +14,13 @@ import { parseArgs } from 'node:util'
 import { BenchRedis } from './lib/seed.ts'
 import { writeResults, type RunResult } from './lib/report.ts'
 import type { Benchmark, BenchResult, ProfileMode, RunContext, Size } from './lib/types.ts'
-import { toolCall } from './benchmarks/tool-call.ts'
+import { mcpMethods } from './benchmarks/mcp-methods.ts'
 import { revocation } from './benchmarks/revocation.ts'
 import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
 import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
 
-export const BENCHMARKS: Benchmark[] = [toolCall, revocation, tokenEndpoint, sessionCost, registrationFlood]
+export const BENCHMARKS: Benchmark[] = [mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood]
 
 const { values } = parseArgs({
   options: {

@@ -6,6 +6,7 @@ import type { RunContext } from './types.ts'
 /** The gateway's public resource URL (the tokens' `aud`); replicas share it, as behind one ingress. */
 export const RESOURCE = 'http://localhost:3000/mcp'
 export const BARE_ENTRY = join(ROOT, 'bench', 'servers', 'bare-mcp.ts')
+export const BARE_STATELESS_ENTRY = join(ROOT, 'bench', 'servers', 'bare-stateless.ts')
 
 function base (ctx: RunContext): Record<string, string> {
   return { REDIS_URL: ctx.redisUrl, REDIS_PREFIX: ctx.prefix }
@@ -38,6 +39,10 @@ export function connectionsOptions (ctx: RunContext, opts: { env?: Record<string
 
 export function bareOptions (ctx: RunContext, env: Record<string, string> = {}): StartOptions {
   return { name: 'bare-mcp', entry: BARE_ENTRY, env: { ...base(ctx), ...env } }
+}
+
+export function bareStatelessOptions (ctx: RunContext, env: Record<string, string> = {}): StartOptions {
+  return { name: 'bare-stateless', entry: BARE_STATELESS_ENTRY, env: { ...base(ctx), ...env } }
 }
 
 export { ProcessGroup, ServerProcess }

@@ -1,5 +1,5 @@
 /**
- * The tool the tool-call benchmark calls, on the gateway and on the bare baseline alike: a read of one
+ * The tool the MCP-methods benchmark calls, on the gateway and on the bare baseline alike: a read of one
  * recording in a workspace (the gateway adds its role check, reading the caller's membership).
  */
 export const TOOL = {

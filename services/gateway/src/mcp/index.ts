@@ -53,8 +53,9 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   // before the server stops listening: open SSE streams would otherwise hold the close
   app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
   const deps = { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis), log: app.log }
+  const catalog = new ToolCatalog(deps)
   const stateless = new StatelessEndpoint({
-    deps,
+    catalog,
     registry,
     metrics: app.metrics,
     log: app.log,
@@ -72,7 +73,7 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
     config,
     registry,
     index,
-    catalog: new ToolCatalog(deps),
+    catalog,
     replica: replicaId(config),
     replicaUrl: replicaUrl(config),
     forwarder,

@@ -3,8 +3,8 @@
  * request has no initialize and no Mcp-Session-Id; it carries its protocol version and client
  * capabilities in params._meta (io.modelcontextprotocol/protocolVersion, .../clientCapabilities) and the
  * MCP-Protocol-Version and Mcp-Method headers. The v2 SDK classifies it (isLegacyRequest, the SDK's own
- * routing decision) and answers it with a fresh server per request (createMcpHandler, legacy: 'reject'),
- * with the same nine tools (tools/host.ts) and the verified token as authInfo. server/discover is the
+ * routing decision) and answers it with a fresh protocol layer per request (createMcpHandler, legacy: 'reject'),
+ * over the process's tool catalogue (catalog.ts) and the verified token as authInfo. server/discover is the
  * v2 SDK's.
  *
  * The request was authenticated like any other (the route's onRequest verifier and denylist). While it is
@@ -14,21 +14,25 @@
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, isLegacyRequest, McpServer, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server'
+import { createMcpHandler, isLegacyRequest, Server, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server'
 import { verifiedToken } from '../auth/verifier.ts'
 import { AuthFailure, challenge } from '../auth/challenges.ts'
 import type { GatewayMetrics } from '../metrics.ts'
-import type { ToolDeps } from '../tools/context.ts'
-import { v2Host } from '../tools/host.ts'
-import { INSTRUCTIONS, SERVER_INFO, registerTools } from './server.ts'
+import { INSTRUCTIONS, SERVER_INFO } from './server.ts'
+import type { ToolCatalog } from './catalog.ts'
 import type { AbortReason, SessionRegistry } from './sessions.ts'
 
 export const STATELESS_PROTOCOL_VERSION = '2026-07-28'
 
-/** A v2 SDK McpServer with the workspace tools, for one stateless request. */
-export function createStatelessServer (deps: ToolDeps): McpServer {
-  const server = new McpServer(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS })
-  registerTools(v2Host(server), deps)
+/**
+ * The v2 SDK's protocol layer for one stateless request, over the process's ToolCatalog: the request
+ * costs its Server, not a fresh registration of nine tools (the list, JSON Schema and validators are the
+ * catalogue's).
+ */
+export function statelessServer (catalog: ToolCatalog): Server {
+  const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS })
+  server.setRequestHandler('tools/list', () => catalog.listResult as never)
+  server.setRequestHandler('tools/call', async (request, ctx) => catalog.call(request.params.name, request.params.arguments, { authInfo: ctx.http?.authInfo }) as never)
   return server
 }
 
@@ -48,7 +52,7 @@ function webRequest (request: FastifyRequest, base: URL, signal?: AbortSignal): 
 type Outcome = 'completed' | 'revoked' | 'expired' | 'client_gone' | 'shutdown' | 'failed'
 
 export interface StatelessOptions {
-  deps: ToolDeps
+  catalog: ToolCatalog
   registry: SessionRegistry
   metrics: GatewayMetrics
   log: FastifyBaseLogger
@@ -60,7 +64,7 @@ export class StatelessEndpoint {
   private readonly handler: McpHttpHandler
 
   constructor (private readonly opts: StatelessOptions) {
-    this.handler = createMcpHandler(() => createStatelessServer(opts.deps), {
+    this.handler = createMcpHandler(() => statelessServer(opts.catalog), {
       legacy: 'reject',
       onerror: (err) => { opts.log.debug({ err }, 'stateless MCP request rejected or failed') }
     })
