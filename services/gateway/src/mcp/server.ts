@@ -5,6 +5,7 @@
  * catalogue's, computed once. The same nine tools serve the stateless 2026-07-28 requests (stateless.ts).
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { ToolHost } from '../tools/host.ts'
 import type { ToolDeps } from '../tools/context.ts'
@@ -17,8 +18,11 @@ export const SERVER_INFO = { name: 'uspl-workspace', version: '0.1.0' }
 
 export const INSTRUCTIONS = 'Tools for the signed-in user\'s workspaces: recordings and their share links. Start with list_workspaces; every other tool takes a workspace_id from it.'
 
-/** what every session's server announces (the same object for all of them) */
-const OPTIONS = { capabilities: { tools: { listChanged: true } }, instructions: INSTRUCTIONS }
+/**
+ * What every session's server is given, the same objects for all of them: what it announces, and the JSON
+ * Schema validator (without one, the SDK's Server builds its own Ajv instance per session).
+ */
+const OPTIONS = { capabilities: { tools: { listChanged: true } }, instructions: INSTRUCTIONS, jsonSchemaValidator: new AjvJsonSchemaValidator() }
 
 /** The nine workspace tools, on any host (the catalogue, or the v2 SDK's server). */
 export function registerTools (host: ToolHost, deps: ToolDeps): void {
