@@ -48,7 +48,9 @@ export class ToolCatalog {
       title: config.title,
       description: config.description,
       inputSchema: toJsonSchemaCompat(schema as never, { strictUnions: true, pipeStrategy: 'input' }) as Tool['inputSchema'],
-      annotations: config.annotations
+      annotations: config.annotations,
+      // what the SDK's registerTool records for a plain (non-task) tool
+      execution: { taskSupport: 'forbidden' }
     }))
     this.listResult = deepFreeze({ tools })
   }
