@@ -16,6 +16,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import https from 'node:https'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayMetrics } from '../metrics.ts'
+import { rpcErrorBody } from './rpc-errors.ts'
 
 export const FORWARDED_BY = 'x-uspl-forwarded-by'
 
@@ -130,7 +131,7 @@ export class Forwarder {
         log.warn({ err, owner: target.replica, ownerUrl: target.url }, gone ? 'the replica owning the session is gone' : 'forwarding to the replica owning the session failed')
         const [status, code, message] = gone ? [404, -32001, 'Session not found'] : [502, -32603, 'Bad Gateway: the replica holding this session did not answer']
         res.writeHead(status, { ...localHeaders, 'content-type': 'application/json', 'cache-control': 'no-store', 'x-request-id': requestId })
-        res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }))
+        res.end(rpcErrorBody(code, message))
       })
       upstream.end(payload)
     })

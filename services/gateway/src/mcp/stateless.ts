@@ -19,6 +19,7 @@ import { verifiedToken } from '../auth/verifier.ts'
 import { AuthFailure, challenge } from '../auth/challenges.ts'
 import type { GatewayMetrics } from '../metrics.ts'
 import { INSTRUCTIONS, SERVER_INFO } from './server.ts'
+import { rpcErrorBody } from './rpc-errors.ts'
 import type { ToolCatalog } from './catalog.ts'
 import type { AbortReason, SessionRegistry } from './sessions.ts'
 
@@ -109,10 +110,10 @@ export class StatelessEndpoint {
       }
       if (why === 'shutdown') {
         res.writeHead(503, { ...local, 'content-type': 'application/json', 'retry-after': '2' })
-        return void res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Service Unavailable: this replica is shutting down; retry' }, id: null }))
+        return void res.end(rpcErrorBody(-32000, 'Service Unavailable: this replica is shutting down; retry'))
       }
       res.writeHead(500, { ...local, 'content-type': 'application/json' })
-      res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }))
+      res.end(rpcErrorBody(-32603, 'Internal error'))
     }
     // a stream (subscriptions/listen, a long tool call) ends when its token does, like a 2025 GET stream
     const expiry = setTimeout(() => finish('expired'), Math.max(0, token.exp * 1000 - Date.now()))
