@@ -1,6 +1,6 @@
 /**
  * The gateway: the MCP resource server AI clients connect to. Steps of every /mcp request: CORS, token
- * verification and denylist (auth/verifier.ts), session lookup and binding (mcp/transport.ts), then the
+ * verification and denylist (auth/verifier.ts), session lookup and binding (routes/mcp.ts), then the
  * MCP SDK with the workspace tools (tools/). Revocation events close sessions by index (mcp/sessions.ts).
  */
 import type { FastifyInstance } from 'fastify'

@@ -1,7 +1,7 @@
 /**
  * Forwarding a request to the replica that holds its session. The ingress hashes Mcp-Session-Id to pick a
  * replica, but initialize carries no id, so the replica a session's requests are hashed to is often not
- * the one that created it. On a registry miss (and only then) transport.ts reads the session's index entry;
+ * the one that created it. On a registry miss (and only then) routes/mcp.ts reads the session's index entry;
  * when another replica owns it, the request is proxied there:
  *   - streamed both ways (SSE included), hop-by-hop headers dropped, Authorization passed unchanged: the
  *     owner authenticates it fully (token, denylist, grant binding), so forwarding grants nothing;

@@ -19,7 +19,7 @@ export interface ToolDeps {
 
 export class ToolRefusal extends Error {}
 
-/** The user the request's token names; the gateway always passes it (see mcp/transport.ts). */
+/** The user the request's token names; the gateway always passes it (see routes/mcp.ts). */
 export function callerOf (extra: Caller): string {
   const userId = extra.authInfo?.extra?.userId
   if (typeof userId !== 'string') throw new ToolRefusal('this request carries no user; reconnect and sign in again')
