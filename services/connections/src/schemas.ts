@@ -1,13 +1,7 @@
 /** The API's wire shapes, as TypeBox schemas: they validate, serialize, and document (OpenAPI). */
 import { Type, type Static } from '@sinclair/typebox'
 
-export const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() })
-}, { $id: 'Error', description: 'every error: a stable code and a message' })
-
-const errorRef = Type.Ref('Error')
-export const errors = (...codes: number[]): Record<number, typeof errorRef> =>
-  Object.fromEntries(codes.map((c) => [c, errorRef]))
+export { ErrorBody, errors } from '@uspl/server/api-errors'
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
 const Iso = Type.String({ format: 'date-time' })
