@@ -2,6 +2,7 @@
 // (401 with its challenge, 403 for roles and operator keys, 404 for what the caller cannot see, 400 naming
 // the field, 429 with Retry-After), personal keys' lifecycle, and the OpenAPI document.
 import t from 'tap'
+import { hashSecret, keys } from '@uspl/core'
 import { setup, bearer } from './helper.ts'
 
 t.test('resources: workspaces with the role, recordings in cursor pages, links', async (t) => {
@@ -76,7 +77,7 @@ t.test('401: missing, malformed, unknown, revoked, expired, disabled user; each 
 
   const expiring = await f.keys.create('short', { userId: alice.user.id, expiresAt: Date.now() + 60_000 })
   t.equal((await f.app.inject({ url: '/v1/workspaces', headers: bearer(expiring.key) })).statusCode, 200)
-  await f.r.redis.hset(`apikey:${(await import('@uspl/core')).hashSecret(expiring.key)}`, 'expires_at', String(Date.now() - 1))
+  await f.r.redis.hset(keys.apiKey(hashSecret(expiring.key)), 'expires_at', String(Date.now() - 1))
   await expect401(bearer(expiring.key), 'expired key', 'invalid_token')
 
   t.equal((await f.app.inject({ url: '/v1/workspaces', headers: bearer(alice.key) })).statusCode, 200)
@@ -202,10 +203,10 @@ t.test('last used is written at most once a minute per key', async (t) => {
   for (let i = 0; i < 3; i++) t.equal((await f.app.inject({ url: '/v1/workspaces', headers: bearer(mia.key) })).statusCode, 200)
   const first = (await f.keys.get(mia.keyId))?.lastUsedAt
   t.type(first, 'number')
-  await f.r.redis.hset(`apikey:${(await import('@uspl/core')).hashSecret(mia.key)}`, 'last_used_at', '1')
+  await f.r.redis.hset(keys.apiKey(hashSecret(mia.key)), 'last_used_at', '1')
   await f.app.inject({ url: '/v1/workspaces', headers: bearer(mia.key) })
   t.equal((await f.keys.get(mia.keyId))?.lastUsedAt, 1, 'not rewritten within the minute')
-  await f.r.redis.del(`apikey:used:${mia.keyId}`)
+  await f.r.redis.del(keys.apiKeyUsed(mia.keyId))
   await f.app.inject({ url: '/v1/workspaces', headers: bearer(mia.key) })
   t.ok(((await f.keys.get(mia.keyId))?.lastUsedAt ?? 0) > 1, 'written again once the minute is over')
 })
