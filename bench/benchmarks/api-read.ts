@@ -13,12 +13,13 @@ import { seedWorkspace } from '../lib/seed.ts'
 import { ProcessGroup, type ServerProcess } from '../lib/services.ts'
 import { serviceEntry, ROOT } from '../lib/proc.ts'
 import { ratio, round } from '../lib/stats.ts'
+import { profileDuring, shouldProfile } from '../lib/profiling.ts'
 import { join } from 'node:path'
 import type { Benchmark, CpuTimeLike } from './common.ts'
 
 const SIZES = {
-  tiny: { connections: 8, durationMs: 800, warmupMs: 200, rounds: 1 },
-  full: { connections: 32, durationMs: 8000, warmupMs: 1500, rounds: 5 }
+  tiny: { connections: 8, durationMs: 800, warmupMs: 200, rounds: 1, profileMs: 500 },
+  full: { connections: 32, durationMs: 8000, warmupMs: 1500, rounds: 5, profileMs: 5000 }
 }
 
 interface Side { load: LoadResult & { clientCpuPct: number }, serverCpuUsPerCall: number }
@@ -100,6 +101,12 @@ export const apiRead: Benchmark = {
       if (errors > 0) result.notes.push(`${errors} requests failed during the measured windows`)
       result.notes.push('The API side authenticates a personal key on every request (its record and its user from Redis, no cache), counts two rate limits in Redis and reads the role before the recording; the bare side is the same Fastify base and serializer with the recording read only.')
       result.details = { size: s, rounds }
+
+      if (shouldProfile(ctx, result)) {
+        ctx.log('profiling the API and the bare read under the same load')
+        await profileDuring(ctx, result, [api], `${s.connections} connections of authenticated GETs for ${s.profileMs / 1000} s`, async () => measure(api, true, s.profileMs, 0))
+        await profileDuring(ctx, result, [bare], 'the baseline under the same load, for comparison', async () => measure(bare, false, s.profileMs, 0))
+      }
     } finally {
       await group.stopAll()
     }

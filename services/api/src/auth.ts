@@ -2,7 +2,7 @@
  * Who is calling: a personal API key (`Authorization: Bearer uspl_…`), checked on every request against
  * Redis (no cache, so a revoke, an expiry or a disabled user answers 401 on the next request on every
  * replica). The steps, in order:
- *   1. the per-address rate limit (before anything about the key is known);
+ *   1. the per-address rate limit (counted whatever the key; read side by side with the key's record);
  *   2. the Authorization header: missing or not a Bearer key → 401 with `WWW-Authenticate: Bearer`;
  *   3. the key: unknown, revoked, expired, or its user disabled → 401 `error="invalid_token"`;
  *      an operator key → 403 (it is a key, but not a person's);
@@ -69,12 +69,13 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   app.addHook('onRequest', async (request, reply) => {
     if (!request.routeOptions.config.personalKey) return
     try {
-      await byAddress(request, reply)
       const authorization = request.headers.authorization
+      const match = authorization === undefined ? null : /^Bearer +(\S+)$/i.exec(authorization)
+      // the address count and the key's record are read side by side (one round trip's wait, not two); a
+      // limited address is refused whatever the key
+      const [, check] = await Promise.all([byAddress(request, reply), match ? apiKeys.authenticate(match[1]) : null])
       if (authorization === undefined) throw unauthenticated(reply, 'send a personal API key: Authorization: Bearer uspl_…')
-      const match = /^Bearer +(\S+)$/i.exec(authorization)
-      if (!match) throw unauthenticated(reply, 'the Authorization header must be "Bearer uspl_…"', 'invalid_request')
-      const check = await apiKeys.authenticate(match[1])
+      if (!match || !check) throw unauthenticated(reply, 'the Authorization header must be "Bearer uspl_…"', 'invalid_request')
       if (!check.ok) throw unauthenticated(reply, REASONS[check.reason], 'invalid_token')
       if (check.key.kind !== 'personal' || !check.key.userId) {
         throw new ApiError('operator_key', 'this is an operator key; the workspace API acts as a person, so use a personal key created on your account page or with create-api-key --user', 403)

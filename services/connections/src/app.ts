@@ -19,6 +19,7 @@ import connectionsRoutes from './routes/connections.ts'
 import clientRoutes from './routes/clients.ts'
 import userRoutes from './routes/users.ts'
 import auditRoutes from './routes/audit.ts'
+import apiKeyRoutes from './routes/api-keys.ts'
 import pageRoutes from './routes/page.ts'
 
 export type { Config }
@@ -60,6 +61,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     await scope.register(clientRoutes)
     await scope.register(userRoutes)
     await scope.register(auditRoutes)
+    await scope.register(apiKeyRoutes)
     await scope.register(pageRoutes)
   })
   return app
