@@ -19,8 +19,9 @@ import { revocation } from './benchmarks/revocation.ts'
 import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
 import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
+import { apiRead } from './benchmarks/api-read.ts'
 
-export const BENCHMARKS: Benchmark[] = [mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood]
+export const BENCHMARKS: Benchmark[] = [mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood, apiRead]
 
 const { values } = parseArgs({
   options: {

@@ -1,4 +1,4 @@
-// Installs the workspace, finds (or starts) Redis, and runs the four services with their log lines
+// Installs the workspace, finds (or starts) Redis, and runs the five services with their log lines
 // marked by name. Ctrl-C / SIGTERM stops them gracefully, then the private Redis if one was started.
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -9,7 +9,8 @@ const SERVICES = [
   { name: 'gateway', color: 36 },
   { name: 'token', color: 35 },
   { name: 'registration', color: 33 },
-  { name: 'connections', color: 32 }
+  { name: 'connections', color: 32 },
+  { name: 'api', color: 34 }
 ]
 
 install()

@@ -12,16 +12,19 @@ import * as registration from '@uspl/registration'
 import * as token from '@uspl/token'
 import * as gateway from '@uspl/gateway'
 import * as connections from '@uspl/connections'
+import * as api from '@uspl/api'
 import { loadConfig as loadRegistration } from '@uspl/registration/config'
 import { loadConfig as loadToken } from '@uspl/token/config'
 import { loadConfig as loadGateway } from '@uspl/gateway/config'
 import { loadConfig as loadConnections } from '@uspl/connections/config'
+import { loadConfig as loadApi } from '@uspl/api/config'
 
 const services = [
   { name: 'registration', build: registration.build, load: loadRegistration },
   { name: 'token', build: token.build, load: loadToken },
   { name: 'gateway', build: gateway.build, load: loadGateway },
-  { name: 'connections', build: connections.build, load: loadConnections }
+  { name: 'connections', build: connections.build, load: loadConnections },
+  { name: 'api', build: api.build, load: loadApi }
 ] as const
 
 const root = join(import.meta.dirname, '..')

@@ -18,7 +18,7 @@ type Obj = Record<string, any>
 const isMap = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** The four services, their default ports and the entry every deployment file must run. */
-const SERVICES: Record<string, number> = { gateway: 3000, token: 3001, registration: 3002, connections: 3003 }
+const SERVICES: Record<string, number> = { gateway: 3000, token: 3001, registration: 3002, connections: 3003, api: 3004 }
 const entryOf = (name: string): string => `services/${name}/src/server.ts`
 const RUN = (name: string): string[] => ['node', '--import', 'tsx', entryOf(name)]
 
@@ -416,6 +416,8 @@ t.test('infra/k8s: Ingress serves everything on one origin', async (t) => {
     '/register/some-client-id': 'registration',
     '/connections': 'connections',
     '/v1/grants': 'connections',
+    '/v1/workspaces': 'api',
+    '/v1/workspaces/ws_1/recordings': 'api',
     '/docs': 'connections'
   }
   for (const [path, service] of Object.entries(expected)) t.equal(route(path)?.service, service, `${path} -> ${service}`)

@@ -149,6 +149,6 @@ export class ProcessGroup {
   }
 }
 
-export function serviceEntry (service: 'gateway' | 'token' | 'registration' | 'connections'): string {
+export function serviceEntry (service: 'gateway' | 'token' | 'registration' | 'connections' | 'api'): string {
   return join(ROOT, 'services', service, 'src', 'server.ts')
 }

@@ -3,12 +3,13 @@
  * and operators (/v1/…, OpenAPI at /docs), all revoking through the one shared Revoker. The revocation
  * follow-up worker (audit, webhooks, cleanup, sweeper) runs here unless WORKER_ENABLED=false.
  */
-import type { FastifyInstance, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { baseFastify, type AppOptions } from '@uspl/server'
-import { ApiError, isRedisUnavailable } from '@uspl/errors'
+import { ApiError } from '@uspl/errors'
+import { apiErrorHandler } from '@uspl/server/api-errors'
 import { SESSION_COOKIE } from '@uspl/core'
 import type { Config } from './config.ts'
 import domain from './revocation.ts'
@@ -18,6 +19,7 @@ import connectionsRoutes from './routes/connections.ts'
 import clientRoutes from './routes/clients.ts'
 import userRoutes from './routes/users.ts'
 import auditRoutes from './routes/audit.ts'
+import apiKeyRoutes from './routes/api-keys.ts'
 import pageRoutes from './routes/page.ts'
 
 export type { Config }
@@ -59,31 +61,8 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     await scope.register(clientRoutes)
     await scope.register(userRoutes)
     await scope.register(auditRoutes)
+    await scope.register(apiKeyRoutes)
     await scope.register(pageRoutes)
   })
   return app
-}
-
-/** The API's errors in its one shape, `{ error: { code, message } }`. */
-function apiErrorHandler (this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  if (err instanceof ApiError) {
-    reply.code(err.statusCode).send(err.toJSON())
-    return
-  }
-  if (err.validation) {
-    reply.code(400).send(new ApiError('invalid_request', err.message).toJSON())
-    return
-  }
-  if (isRedisUnavailable(err)) {
-    request.log.warn({ err }, 'redis unavailable')
-    reply.code(503).header('retry-after', '2').send(new ApiError('unavailable', 'the service cannot reach its store; retry shortly', 503).toJSON())
-    return
-  }
-  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-  if (status === 500) {
-    request.log.error({ err }, 'request failed')
-    reply.code(500).send(new ApiError('internal', 'internal error', 500).toJSON())
-    return
-  }
-  reply.code(status).send(new ApiError(err.code?.toLowerCase() ?? 'bad_request', err.message, status).toJSON())
 }

@@ -1,7 +1,7 @@
 /**
  * Who is calling, decided per route by `config.auth`:
  *   'user'      a signed-in user (the browser session cookie `uspl_session`, set by the token service);
- *   'operator'  an operator (`Authorization: Bearer uspl_…`, an API key);
+ *   'operator'  an operator (`Authorization: Bearer uspl_…`, an operator API key; a personal key is 403);
  *   'either'    one or the other.
  * A request that carries an Authorization header is judged by it alone, so an operator key never acts as a
  * user. A state-changing request on a cookie session must carry the session's CSRF token (`x-csrf-token`)
@@ -70,11 +70,14 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     const authorization = request.headers.authorization
     if (authorization !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(authorization)
-      const key = match ? await apiKeys.verify(match[1]) : null
-      if (!key) {
+      const check = match ? await apiKeys.authenticate(match[1]) : null
+      if (!check?.ok) {
         reply.header('www-authenticate', 'Bearer realm="uspl-connections", error="invalid_token"')
         throw unauthenticated('the API key is missing, malformed or revoked')
       }
+      const key = check.key
+      // a personal key acts as a person on the workspace API; it is never an operator's
+      if (key.kind !== 'operator') throw new ApiError('personal_key', 'this is a personal API key; the connections API needs an operator key (or sign in to manage your own keys)', 403)
       if (mode === 'user') throw new ApiError('forbidden', 'this endpoint is for signed-in users, not API keys', 403)
       request.principal = { type: 'operator', keyId: key.id, keyName: key.name }
       return

@@ -7,13 +7,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  AccountStore, ClientStore, GrantStore, createRevocationPipeline, startRevocationWorker, type Revoker,
+  AccountStore, ApiKeyStore, ClientStore, GrantStore, createRevocationPipeline, startRevocationWorker, type Revoker,
   type RevocationWorker
 } from '@uspl/core'
 import { webhookUrls, type Config } from './config.ts'
 
 export interface Domain {
   accounts: AccountStore
+  /** operator and personal API keys; their creation and revocation are audited with the revocations */
+  apiKeys: ApiKeyStore
   clients: ClientStore
   grants: GrantStore
   revoker: Revoker
@@ -31,6 +33,7 @@ async function domain (app: FastifyInstance, opts: { config: Config }): Promise<
   const revocation = createRevocationPipeline({ redis: app.redis, redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, log: app.log })
   const d: Domain = {
     accounts: new AccountStore(app.redis),
+    apiKeys: new ApiKeyStore(app.redis, { auditRetentionS: config.AUDIT_RETENTION_DAYS * 86400 }),
     // this service never creates or touches clients, so the idle TTL it would renew is not used here
     clients: new ClientStore(app.redis, 0),
     grants: new GrantStore(app.redis, config.REDIS_PREFIX),

@@ -1,13 +1,7 @@
 /** The API's wire shapes, as TypeBox schemas: they validate, serialize, and document (OpenAPI). */
 import { Type, type Static } from '@sinclair/typebox'
 
-export const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() })
-}, { $id: 'Error', description: 'every error: a stable code and a message' })
-
-const errorRef = Type.Ref('Error')
-export const errors = (...codes: number[]): Record<number, typeof errorRef> =>
-  Object.fromEntries(codes.map((c) => [c, errorRef]))
+export { ErrorBody, errors } from '@uspl/server/api-errors'
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
 const Iso = Type.String({ format: 'date-time' })
@@ -92,9 +86,33 @@ export const AuditPage = Type.Object({
 })
 export const AuditQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-  cursor: Type.Optional(Type.String({ pattern: '^[0-9]+-[0-9]+$' }))
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,80}$', description: 'the event_id of the last item of the previous page' }))
 })
 
 type Security = Array<Record<string, string[]>>
 export const userOrOperator: Security = [{ userSession: [] }, { operatorKey: [] }]
 export const operatorOnly: Security = [{ operatorKey: [] }]
+
+export const ApiKeyInfo = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('personal'), Type.Literal('operator')], { description: 'personal: acts as its user on the workspace API; operator: this API and /introspect' }),
+  user_id: Nullable(Type.String()),
+  created_at: Iso,
+  last_used_at: Nullable(Iso),
+  expires_at: Nullable(Iso)
+})
+export const ApiKeyList = Type.Object({ items: Type.Array(ApiKeyInfo) })
+export const ApiKeyQuery = Type.Object({
+  user_id: Type.Optional(Type.String({ ...Id, description: 'operators: only this user\'s personal keys' }))
+})
+export const ApiKeyParams = Type.Object({ keyId: Id })
+export const CreateApiKeyBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: 'what the key is for, e.g. "nightly export"' }),
+  expires_at: Type.Optional(Nullable(Iso))
+}, { additionalProperties: false })
+export const CreatedApiKey = Type.Intersect([ApiKeyInfo, Type.Object({ key: Type.String({ description: 'the key itself (`uspl_…`), shown this once' }) })])
+export const RevokeApiKeyBody = Type.Object({
+  confirm: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "the key's name, typed by the person revoking (required for users)" }))
+}, { additionalProperties: false })
+export const RevokeApiKeyResult = Type.Object({ id: Type.String(), status: Type.Literal('revoked') })

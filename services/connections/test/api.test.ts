@@ -286,3 +286,44 @@ t.test('config: webhooks need a secret', async (t) => {
   t.throws(() => loadConfig({ WEBHOOK_URLS: 'not a url' }), /WEBHOOK_URLS/)
   t.same(loadConfig({ WEBHOOK_URLS: 'https://a.example/x, https://b.example/y', WEBHOOK_SECRET: 'x'.repeat(16) }).WEBHOOK_URLS, 'https://a.example/x, https://b.example/y')
 })
+
+t.test('API keys through the connections API: users their own, operators everyone\'s; personal keys are not operator keys; audited', async (t) => {
+  const f = await setup(t)
+  const [ann, bob] = [await f.user('Ann'), await f.user('Bob')]
+  const s = await f.signIn(ann)
+  const op = await f.operatorKey()
+
+  const created = await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: browser(s), payload: { name: 'ci', expires_at: '2031-01-01T00:00:00Z' } })
+  t.equal(created.statusCode, 201)
+  const key = created.json() as { id: string, key: string, kind: string, user_id: string, expires_at: string }
+  t.match(key, { kind: 'personal', user_id: ann.id, expires_at: '2031-01-01T00:00:00.000Z', key: /^uspl_/ })
+  t.equal((await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: browser(s), payload: { name: ' ' } })).statusCode, 400, 'a blank name')
+  t.equal((await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(op), payload: { name: 'x' } })).statusCode, 403, 'operators do not create personal keys here')
+  t.equal((await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: { cookie: s.cookie }, payload: { name: 'x' } })).statusCode, 403, 'CSRF token required')
+
+  const personal = await f.app.inject({ url: '/v1/connections', headers: bearer(key.key) })
+  t.equal(personal.statusCode, 403, 'a personal key is not an operator key')
+  t.equal(personal.json().error.code, 'personal_key')
+
+  const bobs = await f.app.domain.apiKeys.create('bob-ci', { userId: bob.id })
+  const mine = await f.app.inject({ url: '/v1/api-keys', headers: { cookie: s.cookie } })
+  t.same((mine.json() as { items: Array<{ id: string }> }).items.map((k) => k.id), [key.id], 'a user sees their own keys')
+  t.notMatch(mine.body, /uspl_/, 'never the keys themselves')
+  const all = await f.app.inject({ url: '/v1/api-keys', headers: bearer(op) })
+  t.same((all.json() as { items: Array<{ id: string }> }).items.map((k) => k.id).sort(), [key.id, bobs.apiKey.id, (all.json() as { items: Array<{ id: string, kind: string }> }).items.find((k) => k.kind === 'operator')!.id].sort(), 'an operator sees every key')
+  t.same((await f.app.inject({ url: `/v1/api-keys?user_id=${bob.id}`, headers: bearer(op) })).json().items.map((k: { id: string }) => k.id), [bobs.apiKey.id])
+
+  t.equal((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${bobs.apiKey.id}/revoke`, headers: browser(s), payload: { confirm: 'bob-ci' } })).statusCode, 404, "another user's key does not exist for Ann")
+  t.equal((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${key.id}/revoke`, headers: browser(s), payload: { confirm: 'c' } })).json().error.code, 'confirmation_mismatch')
+  t.same((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${key.id}/revoke`, headers: browser(s), payload: { confirm: 'ci' } })).json(), { id: key.id, status: 'revoked' })
+  t.match(await f.app.domain.apiKeys.authenticate(key.key), { ok: false })
+  t.equal((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${bobs.apiKey.id}/revoke`, headers: bearer(op), payload: {} })).statusCode, 200, 'an operator revokes anyone\'s')
+  t.match(await f.app.domain.apiKeys.authenticate(bobs.key), { ok: false })
+
+  const audit = (await f.app.inject({ url: '/v1/audit?limit=200', headers: bearer(op) })).json() as { items: Array<{ path: string, target: string, actor: { type: string } }> }
+  t.ok(audit.items.some((i) => i.path === 'api_key_create' && i.target === key.id), 'creation audited')
+  t.ok(audit.items.some((i) => i.path === 'api_key_revoke' && i.target === key.id && i.actor.type === 'user'), 'revocation by the user audited')
+  t.ok(audit.items.some((i) => i.path === 'api_key_revoke' && i.target === bobs.apiKey.id && i.actor.type === 'operator'), 'revocation by an operator audited')
+  const page1 = (await f.app.inject({ url: '/v1/audit?limit=1', headers: bearer(op) })).json() as { next_cursor: string }
+  t.equal((await f.app.inject({ url: `/v1/audit?limit=1&cursor=${page1.next_cursor}`, headers: bearer(op) })).statusCode, 200, 'an API key event id is a cursor too')
+})

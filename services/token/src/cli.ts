@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redis'
-import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, ROLES, type Role, type Workspace, type User } from '@uspl/core'
+import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, Revoker, ROLES, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { loadConfig, type Config } from './config.ts'
 import { rotateKeys, ensureKeyRecords, selectKeys } from './lib/signing-keys.ts'
 
@@ -18,9 +18,15 @@ export const USAGE = `usage: npm run cli -- <command> [options] [--json]
   set-role --email <email> --workspace <name or id> --role owner|admin|member
                                add the user to the workspace with that role, or change it
   list-users                   users and their workspaces
-  create-api-key --name <name> create an operator API key (uspl_…), printed once
-  list-api-keys                operator API keys (never the keys themselves)
-  revoke-api-key <id>          revoke an operator API key
+  create-api-key --name <name> [--user <email>] [--expires-in-days <n>]
+                               create an API key (uspl_…), printed once: with --user a personal key acting
+                               as that user (the workspace API), without it an operator key
+  list-api-keys [--user <email>]
+                               API keys, operator and personal (never the keys themselves)
+  revoke-api-key <id>          revoke an API key (operator or personal)
+  disable-user --email <email> the user can no longer sign in, their personal keys stop working and their
+                               connections are revoked
+  enable-user --email <email>  undo disable-user (revoked connections stay revoked)
   rotate-keys [--activate-in <seconds>]
                                add a signing key: published now, signing after the delay
                                (default KEY_ACTIVATION_DELAY_S); the old key stays published until its tokens expired
@@ -78,6 +84,8 @@ async function findUser (accounts: AccountStore, email: string): Promise<User> {
 
 type Result = { data: unknown, text: string }
 
+const CLI_ACTOR: RevocationActor = { type: 'operator', id: 'cli' }
+
 export async function runCommand (redis: RedisClient, config: Config, command: string, positionals: string[], flags: Flags): Promise<Result> {
   const accounts = new AccountStore(redis)
   const apiKeys = new ApiKeyStore(redis)
@@ -113,18 +121,36 @@ export async function runCommand (redis: RedisClient, config: Config, command: s
     }
     case 'create-api-key': {
       const name = need(flags, 'name')
-      const { key, apiKey } = await apiKeys.create(name)
-      return { data: { ...apiKey, key }, text: `created API key ${apiKey.id} (${name})\nkey (shown once): ${key}` }
+      const user = typeof flags.user === 'string' ? await findUser(accounts, flags.user) : null
+      let expiresAt: number | null = null
+      if (typeof flags['expires-in-days'] === 'string') {
+        const days = Number(flags['expires-in-days'])
+        if (!Number.isInteger(days) || days < 1) throw new UsageError('--expires-in-days must be a whole number of days, at least 1')
+        expiresAt = Date.now() + days * 86400_000
+      }
+      const { key, apiKey } = await apiKeys.create(name, { userId: user?.id, expiresAt, actor: CLI_ACTOR })
+      const kind = user ? `personal API key of ${user.email}` : 'operator API key'
+      return { data: { ...apiKey, key }, text: `created ${kind} ${apiKey.id} (${apiKey.name})\nkey (shown once): ${key}` }
     }
     case 'list-api-keys': {
-      const list = await apiKeys.list()
-      return { data: { apiKeys: list }, text: list.map((k) => `${k.id}\t${k.name}\tcreated ${new Date(k.createdAt).toISOString()}\tlast used ${k.lastUsedAt ? new Date(k.lastUsedAt).toISOString() : 'never'}`).join('\n') || 'no API keys' }
+      const user = typeof flags.user === 'string' ? await findUser(accounts, flags.user) : null
+      const list = await apiKeys.list(user ? { userId: user.id } : {})
+      const iso = (ms: number | null): string => ms === null ? 'never' : new Date(ms).toISOString()
+      return { data: { apiKeys: list }, text: list.map((k) => `${k.id}\t${k.kind}${k.userId ? ` ${k.userId}` : ''}\t${k.name}\tcreated ${iso(k.createdAt)}\tlast used ${iso(k.lastUsedAt)}\texpires ${iso(k.expiresAt)}`).join('\n') || 'no API keys' }
     }
     case 'revoke-api-key': {
       const id = positionals[0] ?? (typeof flags.id === 'string' ? flags.id : undefined)
       if (!id) throw new UsageError('revoke-api-key needs the key id (see list-api-keys)')
-      if (!await apiKeys.revoke(id)) throw new Error(`no API key ${id}`)
+      if (!await apiKeys.revoke(id, { actor: CLI_ACTOR })) throw new Error(`no API key ${id}`)
       return { data: { id, revoked: true }, text: `revoked API key ${id}` }
+    }
+    case 'disable-user':
+    case 'enable-user': {
+      const user = await findUser(accounts, need(flags, 'email'))
+      const disable = command === 'disable-user'
+      await accounts.setDisabled(user.id, disable)
+      const revoked = disable ? await new Revoker({ redis, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S }).revokeUser(user.id, { path: 'cli', actor: CLI_ACTOR }) : null
+      return { data: { userId: user.id, email: user.email, disabled: disable, connectionsRevoked: revoked?.status === 'revoked' }, text: `${user.email} is ${disable ? 'disabled' : 'enabled'}` }
     }
     case 'rotate-keys': {
       if (config.SIGNING_KEYS_FILE) throw new Error('signing keys come from SIGNING_KEYS_FILE; rotate by adding the new key to that file')
@@ -200,6 +226,8 @@ export async function main (argv: string[], env: Record<string, string | undefin
         workspace: { type: 'string' },
         role: { type: 'string' },
         id: { type: 'string' },
+        user: { type: 'string' },
+        'expires-in-days': { type: 'string' },
         'activate-in': { type: 'string' }
       }
     })

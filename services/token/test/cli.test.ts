@@ -76,6 +76,22 @@ t.test('users, roles and API keys', async (t) => {
   t.equal((await cli(env, 'revoke-api-key', created.id)).code, 0)
   t.equal(await keys.verify(created.key), null)
   t.equal((await cli(env, 'revoke-api-key', created.id)).code, 1, 'unknown id')
+
+  // --user: a personal key acting as that user, not an operator key
+  const personal = JSON.parse((await cli(env, 'create-api-key', '--name', 'ci', '--user', 'grace@example.test', '--expires-in-days', '30', '--json')).out)
+  t.equal(personal.kind, 'personal')
+  t.equal(personal.userId, user.user.id)
+  t.ok(personal.expiresAt > Date.now() + 29 * 86400_000)
+  t.equal(await keys.verify(personal.key), null, 'a personal key is not an operator key')
+  t.match(await keys.authenticate(personal.key), { ok: true, key: { userId: user.user.id } })
+  t.same(JSON.parse((await cli(env, 'list-api-keys', '--user', 'grace@example.test', '--json')).out).apiKeys.map((k: { id: string }) => k.id), [personal.id])
+  t.equal((await cli(env, 'create-api-key', '--name', 'x', '--user', 'nobody@example.test')).code, 1, 'unknown user')
+  t.equal((await cli(env, 'create-api-key', '--name', 'x', '--user', 'grace@example.test', '--expires-in-days', 'soon')).code, 2)
+  t.equal((await cli(env, 'disable-user', '--email', 'grace@example.test')).code, 0)
+  t.match(await keys.authenticate(personal.key), { ok: false, reason: 'user_disabled' }, 'disabling the user stops the key')
+  t.equal(await new AccountStore(r.redis).verifyPassword('grace@example.test', 'correct horse battery staple'), null, 'and the sign-in')
+  t.equal((await cli(env, 'enable-user', '--email', 'grace@example.test')).code, 0)
+  t.match(await keys.authenticate(personal.key), { ok: true })
 })
 
 t.test('rotate-keys and list-keys', async (t) => {

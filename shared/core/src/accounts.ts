@@ -15,6 +15,8 @@ export interface User {
   email: string
   name: string
   createdAt: number
+  /** when an operator disabled the user (no sign-in, no personal key works); null while active */
+  disabledAt?: number | null
 }
 
 export interface Workspace {
@@ -57,7 +59,19 @@ export class AccountStore {
 
   async getUser (id: string): Promise<User | null> {
     const h = await this.redis.hgetall(keys.user(id))
-    return h.id ? { id: h.id, email: h.email, name: h.name, createdAt: Number(h.created_at) } : null
+    return h.id ? { id: h.id, email: h.email, name: h.name, createdAt: Number(h.created_at), disabledAt: h.disabled_at ? Number(h.disabled_at) : null } : null
+  }
+
+  /**
+   * Disables (or enables again) a user. A disabled user cannot sign in, and every personal key of theirs
+   * is refused from the next request on (api-keys.ts reads this on every request). Their OAuth grants are
+   * the revocation module's to cut (the CLI's disable-user does both).
+   */
+  async setDisabled (userId: string, disabled: boolean): Promise<boolean> {
+    if (!await this.redis.exists(keys.user(userId))) return false
+    if (disabled) await this.redis.hset(keys.user(userId), 'disabled_at', String(Date.now()))
+    else await this.redis.hdel(keys.user(userId), 'disabled_at')
+    return true
   }
 
   async findUserByEmail (email: string): Promise<User | null> {
@@ -68,8 +82,8 @@ export class AccountStore {
   /** The user when the password matches; null otherwise. Takes the same time whether or not the email exists. */
   async verifyPassword (email: string, password: string): Promise<User | null> {
     const id = await this.redis.get(keys.userByEmail(email.trim().toLowerCase()))
-    const stored = id ? await this.redis.hget(keys.user(id), 'password_hash') : null
-    if (!stored || !id) {
+    const [stored, disabled] = id ? await this.redis.hmget(keys.user(id), 'password_hash', 'disabled_at') : [null, null]
+    if (!stored || !id || disabled) {
       dummyHash ??= hashPassword('not-a-real-password-for-timing')
       await argon2Verify(await dummyHash, password).catch(() => false)
       return null

@@ -1,57 +1,213 @@
 /**
- * Operator API keys: `uspl_` followed by 256 random bits, shown once, stored as a SHA-256 hash (a key is
- * looked up by its hash, and the stored hash is compared in constant time), revocable by id.
+ * API keys: `uspl_` followed by 256 random bits, shown once, stored as a SHA-256 hash (a key is looked up
+ * by its hash, and the stored hash is compared in constant time), revocable by id. Two kinds:
+ *
+ * - operator keys (the connections operator API, /introspect): `verify` accepts only these;
+ * - personal keys, bound to a user (name, optional expiry): the workspace REST API (services/api) accepts
+ *   only these, through `authenticate`, and the key acts as its user with that user's roles.
+ *
+ * Nothing is cached in a process: every request reads the key's record and, for a personal key, its
+ * user, so a revoked or expired key, or one whose user was disabled, is refused by the next request on
+ * every replica. `last used` is written at most once a minute per key (a SET NX marker shared by all
+ * replicas decides who writes). Creating and revoking a key are audit records in the revocation trail,
+ * written in the same transaction as the change.
  */
-import type { RedisClient } from '@uspl/redis'
+import { runScript, script, type RedisClient } from '@uspl/redis'
 import { keys } from './keys.ts'
 import { randomToken, hashSecret, constantTimeEqual, newId } from './crypto.ts'
+import { appendAudit, type AuditRecord } from './revocation-worker.ts'
+import type { RevocationActor } from './revocation.ts'
 
 export const API_KEY_PREFIX = 'uspl_'
+export const LAST_USED_INTERVAL_MS = 60_000
+const NAME_MAX = 100
+
+// KEYS[1] the key's record. ARGV: now (ms). Writes last used unless the key was revoked meanwhile.
+const TOUCH = script('usplApiKeyTouch', 1, `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1]) end
+return 1`)
+
+export type ApiKeyKind = 'operator' | 'personal'
 
 export interface ApiKey {
   id: string
   name: string
+  kind: ApiKeyKind
+  /** the user a personal key acts as; null for operator keys */
+  userId: string | null
   createdAt: number
   lastUsedAt: number | null
+  /** epoch ms after which the key is refused; null: never */
+  expiresAt: number | null
+}
+
+export type KeyCheck =
+  | { ok: true, key: ApiKey }
+  | { ok: false, reason: 'unknown' | 'expired' | 'user_disabled' }
+
+export interface CreateKeyOptions {
+  /** a personal key for this user (who must exist and not be disabled); omitted: an operator key */
+  userId?: string
+  expiresAt?: number | null
+  /** who created it, for the audit trail (default: the system) */
+  actor?: RevocationActor
+}
+
+export class ApiKeyError extends Error {}
+
+function toKey (h: Record<string, string>): ApiKey {
+  return {
+    id: h.id,
+    name: h.name,
+    kind: h.kind === 'personal' ? 'personal' : 'operator',
+    userId: h.user_id || null,
+    createdAt: Number(h.created_at),
+    lastUsedAt: h.last_used_at ? Number(h.last_used_at) : null,
+    expiresAt: h.expires_at ? Number(h.expires_at) : null
+  }
 }
 
 export class ApiKeyStore {
-  constructor (private readonly redis: RedisClient) {}
+  constructor (private readonly redis: RedisClient, private readonly opts: { auditRetentionS?: number } = {}) {}
 
-  async create (name: string): Promise<{ key: string, apiKey: ApiKey }> {
+  async create (name: string, opts: CreateKeyOptions = {}): Promise<{ key: string, apiKey: ApiKey }> {
+    const trimmed = name.trim()
+    if (trimmed.length === 0 || trimmed.length > NAME_MAX) throw new ApiKeyError(`a key name is 1 to ${NAME_MAX} characters`)
+    const expiresAt = opts.expiresAt ?? null
+    if (expiresAt !== null && (!Number.isFinite(expiresAt) || expiresAt <= Date.now())) throw new ApiKeyError('the expiry must be in the future')
+    if (opts.userId !== undefined) {
+      const [id, disabled] = await this.redis.hmget(keys.user(opts.userId), 'id', 'disabled_at')
+      if (!id || disabled) throw new ApiKeyError(`no active user ${opts.userId}`)
+    }
     const key = API_KEY_PREFIX + randomToken(32)
     const hash = hashSecret(key)
-    const apiKey: ApiKey = { id: newId('key', 8), name, createdAt: Date.now(), lastUsedAt: null }
-    await this.redis.multi()
-      .hset(keys.apiKey(hash), { id: apiKey.id, name, created_at: String(apiKey.createdAt), hash })
+    const apiKey: ApiKey = {
+      id: newId('key', 8),
+      name: trimmed,
+      kind: opts.userId !== undefined ? 'personal' : 'operator',
+      userId: opts.userId ?? null,
+      createdAt: Date.now(),
+      lastUsedAt: null,
+      expiresAt
+    }
+    const tx = this.redis.multi()
+      .hset(keys.apiKey(hash), {
+        id: apiKey.id, name: apiKey.name, kind: apiKey.kind, user_id: apiKey.userId ?? '',
+        created_at: String(apiKey.createdAt), expires_at: expiresAt === null ? '' : String(expiresAt), hash
+      })
       .hset(keys.apiKeys(), apiKey.id, hash)
-      .exec()
+    if (apiKey.userId) tx.sadd(keys.userApiKeys(apiKey.userId), apiKey.id)
+    await appendAudit(tx, this.audit('api_key_create', apiKey, opts.actor), this.opts.auditRetentionS).exec()
     return { key, apiKey }
   }
 
-  /** The key's record when `presented` is a live key; null otherwise. */
+  /** The key's record when `presented` is a live operator key; null otherwise (a personal key is not one). */
   async verify (presented: string): Promise<ApiKey | null> {
-    if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 128) return null
-    const hash = hashSecret(presented)
-    const h = await this.redis.hgetall(keys.apiKey(hash))
-    if (!h.id || !constantTimeEqual(h.hash, hash)) return null
-    return { id: h.id, name: h.name, createdAt: Number(h.created_at), lastUsedAt: h.last_used_at ? Number(h.last_used_at) : null }
+    const check = await this.authenticate(presented)
+    return check.ok && check.key.kind === 'operator' ? check.key : null
   }
 
-  async list (): Promise<ApiKey[]> {
-    const all = await this.redis.hgetall(keys.apiKeys())
+  /**
+   * Any live key: known, not expired, and for a personal key a user who exists and is not disabled. Two
+   * round trips for a personal key (its record, then its user with the last-used marker), one for an
+   * operator key; a third once a minute to write last used.
+   */
+  async authenticate (presented: string): Promise<KeyCheck> {
+    if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 128) return { ok: false, reason: 'unknown' }
+    const hash = hashSecret(presented)
+    const h = await this.redis.hgetall(keys.apiKey(hash))
+    if (!h.id || !constantTimeEqual(h.hash, hash)) return { ok: false, reason: 'unknown' }
+    const key = toKey(h)
+    const now = Date.now()
+    if (key.expiresAt !== null && now >= key.expiresAt) return { ok: false, reason: 'expired' }
+    const pipeline = this.redis.pipeline()
+    if (key.userId) pipeline.hmget(keys.user(key.userId), 'id', 'disabled_at')
+    pipeline.set(keys.apiKeyUsed(key.id), '1', 'PX', LAST_USED_INTERVAL_MS, 'NX')
+    const results = (await pipeline.exec()) ?? []
+    for (const [err] of results) if (err) throw err
+    if (key.userId) {
+      const [id, disabled] = results[0][1] as Array<string | null>
+      if (!id || disabled) return { ok: false, reason: 'user_disabled' }
+    }
+    if (results[results.length - 1][1] === 'OK') {
+      // the first use this minute, on any replica; a key revoked meanwhile must not be recreated
+      await runScript(this.redis, TOUCH, keys.apiKey(hash), String(now))
+      key.lastUsedAt = now
+    }
+    return { ok: true, key }
+  }
+
+  async get (id: string): Promise<ApiKey | null> {
+    const hash = await this.redis.hget(keys.apiKeys(), id)
+    if (!hash) return null
+    const h = await this.redis.hgetall(keys.apiKey(hash))
+    return h.id ? toKey(h) : null
+  }
+
+  /** Every key (operators), or one user's personal keys; oldest first. */
+  async list (filter: { userId?: string, kind?: ApiKeyKind } = {}): Promise<ApiKey[]> {
+    let hashes: string[]
+    if (filter.userId !== undefined) {
+      const ids = await this.redis.smembers(keys.userApiKeys(filter.userId))
+      hashes = ids.length > 0 ? (await this.redis.hmget(keys.apiKeys(), ...ids)).filter((x): x is string => x !== null) : []
+    } else {
+      hashes = Object.values(await this.redis.hgetall(keys.apiKeys()))
+    }
+    if (hashes.length === 0) return []
+    const pipeline = this.redis.pipeline()
+    for (const hash of hashes) pipeline.hgetall(keys.apiKey(hash))
     const out: ApiKey[] = []
-    for (const hash of Object.values(all)) {
-      const h = await this.redis.hgetall(keys.apiKey(hash))
-      if (h.id) out.push({ id: h.id, name: h.name, createdAt: Number(h.created_at), lastUsedAt: h.last_used_at ? Number(h.last_used_at) : null })
+    for (const [err, h] of (await pipeline.exec()) ?? []) {
+      if (err) throw err
+      const record = h as Record<string, string>
+      if (!record.id) continue
+      const key = toKey(record)
+      if (filter.userId !== undefined && key.userId !== filter.userId) continue
+      if (filter.kind !== undefined && key.kind !== filter.kind) continue
+      out.push(key)
     }
     return out.sort((a, b) => a.createdAt - b.createdAt)
   }
 
-  async revoke (id: string): Promise<boolean> {
+  /**
+   * Revokes a key: its record goes, so the next request with it fails everywhere. With `ownerId`, only
+   * that user's personal key (anyone else's is "not found"). Returns the revoked key, or null.
+   */
+  async revoke (id: string, opts: { actor?: RevocationActor, ownerId?: string } = {}): Promise<ApiKey | null> {
     const hash = await this.redis.hget(keys.apiKeys(), id)
-    if (!hash) return false
-    await this.redis.multi().del(keys.apiKey(hash)).hdel(keys.apiKeys(), id).exec()
-    return true
+    if (!hash) return null
+    const h = await this.redis.hgetall(keys.apiKey(hash))
+    if (!h.id) {
+      await this.redis.hdel(keys.apiKeys(), id)
+      return null
+    }
+    const key = toKey(h)
+    if (opts.ownerId !== undefined && key.userId !== opts.ownerId) return null
+    const tx = this.redis.multi()
+      .del(keys.apiKey(hash), keys.apiKeyUsed(id))
+      .hdel(keys.apiKeys(), id)
+    if (key.userId) tx.srem(keys.userApiKeys(key.userId), id)
+    const results = await appendAudit(tx, this.audit('api_key_revoke', key, opts.actor), this.opts.auditRetentionS).exec()
+    if (!results) throw new Error('key revocation aborted')
+    for (const [err] of results) if (err) throw err
+    return results[0][1] === 0 ? null : key
+  }
+
+  private audit (path: 'api_key_create' | 'api_key_revoke', key: ApiKey, actor: RevocationActor = { type: 'system', id: 'cli' }): AuditRecord {
+    const now = Date.now()
+    return {
+      // one record per key and change: a repeated revoke never writes a second one
+      event_id: `${path === 'api_key_create' ? 'kc' : 'kr'}-${key.id}`,
+      at: now,
+      recorded_at: now,
+      scope: 'api_key',
+      target: key.id,
+      grant_ids: [],
+      client_id: null,
+      user_id: key.userId,
+      jti: null,
+      path,
+      actor
+    }
   }
 }

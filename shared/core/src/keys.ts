@@ -17,9 +17,13 @@ export const keys = {
   recording: (id: string) => `rec:${id}`,
   recordingLinks: (id: string) => `rec:${id}:links`,
   link: (id: string) => `link:${id}`,
-  // operators
+  // API keys (operator and personal)
   apiKey: (hash: string) => `apikey:${hash}`,
   apiKeys: () => 'apikeys',
+  /** a user's personal keys (ids) */
+  userApiKeys: (userId: string) => `user:${userId}:apikeys`,
+  /** present for a minute after a key's last used time was written (one write a minute per key) */
+  apiKeyUsed: (id: string) => `apikey:used:${id}`,
   // browser sessions (cookie `uspl_session`), shared by token and connections
   browserSession: (hash: string) => `bsess:${hash}`,
   // clients (RFC 7591)

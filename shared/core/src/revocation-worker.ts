@@ -16,6 +16,7 @@
 import { createHmac } from 'node:crypto'
 import { Queue, Worker, type Job } from 'bullmq'
 import { bullConnection, type RedisClient } from '@uspl/redis'
+import type { ChainableCommander } from 'ioredis'
 import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
@@ -75,13 +76,14 @@ export interface AuditRecord {
   /** epoch ms of the revocation */
   at: number
   recorded_at: number
-  scope: RevocationEvent['scope']
+  /** 'api_key' for the creation and revocation of API keys (api-keys.ts), which share this trail */
+  scope: RevocationEvent['scope'] | 'api_key'
   target: string
   grant_ids: string[]
   client_id: string | null
   user_id: string | null
   jti: string | null
-  path: RevocationEvent['path']
+  path: RevocationEvent['path'] | 'api_key_create' | 'api_key_revoke'
   actor: RevocationEvent['actor']
 }
 
@@ -276,13 +278,20 @@ async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEv
 
 export const AUDIT_RETENTION_S = 365 * 86400
 
-export async function writeAudit (redis: RedisClient, event: RevocationEvent, retentionS = AUDIT_RETENTION_S): Promise<'written' | 'existing'> {
-  const results = await redis.multi()
-    .set(keys.auditEntry(event.id), JSON.stringify(auditRecord(event)), 'EX', retentionS, 'NX')
-    .zadd(keys.audit(), event.at, event.id)
+/**
+ * Adds an audit record to a transaction: the record (once: SET NX, with its expiry) and its place in the
+ * trail's index. Revocation follow-ups and API key changes (api-keys.ts) both write through it.
+ */
+export function appendAudit<T extends ChainableCommander> (tx: T, record: AuditRecord, retentionS = AUDIT_RETENTION_S): T {
+  tx.set(keys.auditEntry(record.event_id), JSON.stringify(record), 'EX', retentionS, 'NX')
+    .zadd(keys.audit(), record.at, record.event_id)
     // the index forgets what the records themselves have forgotten
     .zremrangebyscore(keys.audit(), '-inf', `(${Date.now() - retentionS * 1000}`)
-    .exec()
+  return tx
+}
+
+export async function writeAudit (redis: RedisClient, event: RevocationEvent, retentionS = AUDIT_RETENTION_S): Promise<'written' | 'existing'> {
+  const results = await appendAudit(redis.multi(), auditRecord(event), retentionS).exec()
   if (!results) throw new Error('audit transaction aborted')
   for (const [err] of results) if (err) throw err
   return results[0][1] === 'OK' ? 'written' : 'existing'

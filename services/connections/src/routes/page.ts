@@ -1,5 +1,6 @@
 /**
- * GET /connections  the Connected Apps page for the signed-in user (others are sent to sign in and back).
+ * GET /connections  the account page for the signed-in user (others are sent to sign in and back): Connected
+ *                   Apps, then personal API keys.
  * GET /             sends browsers to the page.
  */
 import type { FastifyInstance } from 'fastify'
@@ -7,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { principalOf } from '../auth.ts'
 import { activeGrants, toConnections } from '../connections.ts'
 import { connectionsPage } from '../views/connections-page.ts'
+import { apiKeyInfo } from './api-keys.ts'
 
 export function pageSecurityHeaders (nonce: string): Record<string, string> {
   return {
@@ -37,11 +39,14 @@ export default async function pageRoutes (app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     const who = principalOf(request)
     if (who.type !== 'user') throw new Error('unreachable: auth "user" admits users only')
-    const connections = await toConnections(app, await activeGrants(app, { userId: who.userId }))
+    const [connections, apiKeys] = await Promise.all([
+      activeGrants(app, { userId: who.userId }).then((grants) => toConnections(app, grants)),
+      app.domain.apiKeys.list({ userId: who.userId })
+    ])
     const nonce = randomBytes(16).toString('base64')
     return reply
       .headers(pageSecurityHeaders(nonce))
       .type('text/html; charset=utf-8')
-      .send(connectionsPage({ nonce, csrf: who.session.csrf, connections }))
+      .send(connectionsPage({ nonce, csrf: who.session.csrf, connections, apiKeys: apiKeys.map(apiKeyInfo) }))
   })
 }

@@ -5,6 +5,7 @@
  * and the call to the API with the session's CSRF token; the row goes away when the revocation succeeds.
  */
 import type { Connection } from '../schemas.ts'
+import { apiKeysSection, API_KEYS_CSS, API_KEYS_SCRIPT } from './api-keys-section.ts'
 
 export function escapeHtml (s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
@@ -57,9 +58,11 @@ export interface PageInput {
   nonce: string
   csrf: string
   connections: Connection[]
+  /** the user's personal API keys (the section after the apps) */
+  apiKeys: Parameters<typeof apiKeysSection>[0]
 }
 
-export function connectionsPage ({ nonce, csrf, connections }: PageInput): string {
+export function connectionsPage ({ nonce, csrf, connections, apiKeys }: PageInput): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -68,7 +71,7 @@ export function connectionsPage ({ nonce, csrf, connections }: PageInput): strin
 <meta name="csrf-token" content="${escapeHtml(csrf)}">
 <meta name="referrer" content="no-referrer">
 <title>Connected apps</title>
-<style nonce="${nonce}">${CSS}</style>
+<style nonce="${nonce}">${CSS}${API_KEYS_CSS}</style>
 </head>
 <body>
 <main>
@@ -79,6 +82,7 @@ export function connectionsPage ({ nonce, csrf, connections }: PageInput): strin
 ${connections.map(row).join('\n')}
   </ul>
   <p id="empty" class="empty"${connections.length === 0 ? '' : ' hidden'}>No apps are connected to your account.</p>
+  ${apiKeysSection(apiKeys)}
 </main>
 <dialog id="revoke-dialog" aria-labelledby="revoke-title" aria-describedby="revoke-desc">
   <form id="revoke-form" method="dialog" novalidate>
@@ -93,7 +97,7 @@ ${connections.map(row).join('\n')}
     </div>
   </form>
 </dialog>
-<script nonce="${nonce}">${SCRIPT}</script>
+<script nonce="${nonce}">${SCRIPT}${API_KEYS_SCRIPT}</script>
 </body>
 </html>`
 }

@@ -1,14 +1,15 @@
 /**
- * What every tool needs: the caller (from the verified token the SDK hands over as authInfo), the stores,
- * and the rules. Roles are read at call time, so a role change applies to the next call. A refusal, a
- * missing item or a bad argument is a tool result with isError and a sentence a person understands.
+ * What every tool needs: the caller (from the verified token the SDK hands over as authInfo) and the
+ * workspace service of shared/core, which holds the role rules for both doors (these tools and the REST
+ * API). A refusal, a missing item or a bad argument (a WorkspaceError) is a tool result with isError and
+ * the service's sentence.
  */
 import { randomUUID } from 'node:crypto'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { isRedisUnavailable } from '@uspl/errors'
 import type { Caller } from './host.ts'
 import { z } from 'zod'
-import { InvalidCursorError, RecordingNotFoundError, MAX_PAGE, type AccountStore, type Role, type WorkspaceRepository } from '@uspl/core'
+import { MAX_PAGE, WorkspaceError, type AccountStore, type WorkspaceRepository } from '@uspl/core'
 
 export interface ToolDeps {
   accounts: AccountStore
@@ -17,25 +18,11 @@ export interface ToolDeps {
   log?: { error: (obj: object, msg: string) => void }
 }
 
-export class ToolRefusal extends Error {}
-
 /** The user the request's token names; the gateway always passes it (see routes/mcp.ts). */
 export function callerOf (extra: Caller): string {
   const userId = extra.authInfo?.extra?.userId
-  if (typeof userId !== 'string') throw new ToolRefusal('this request carries no user; reconnect and sign in again')
+  if (typeof userId !== 'string') throw new WorkspaceError('invalid', 'this request carries no user; reconnect and sign in again')
   return userId
-}
-
-/** The caller's role in the workspace; a non-member cannot tell whether the workspace exists. */
-export async function requireMember (deps: ToolDeps, workspaceId: string, userId: string): Promise<Role> {
-  const role = await deps.accounts.getRole(workspaceId, userId)
-  if (!role) throw new ToolRefusal(`Workspace ${workspaceId} was not found among your workspaces. Use list_workspaces to see the ones you can use.`)
-  return role
-}
-
-/** Deleting needs owner or admin, or being the item's creator. */
-export function mayDelete (role: Role, createdBy: string, userId: string): boolean {
-  return role === 'owner' || role === 'admin' || createdBy === userId
 }
 
 export function ok (text: string, data: Record<string, unknown>): CallToolResult {
@@ -46,7 +33,6 @@ export function refusal (message: string): CallToolResult {
   return { content: [{ type: 'text', text: message }], isError: true }
 }
 
-/** Runs a tool body, turning the domain's expected failures into tool errors (anything else is a bug and propagates). */
 /**
  * Runs a tool body. Refusals become isError results with their message; anything unexpected is logged
  * here and answered with a generic message and a reference, so store errors and internals never reach
@@ -56,7 +42,7 @@ export async function run (deps: ToolDeps, body: () => Promise<CallToolResult>):
   try {
     return await body()
   } catch (err) {
-    if (err instanceof ToolRefusal || err instanceof InvalidCursorError || err instanceof RecordingNotFoundError) return refusal(err.message)
+    if (err instanceof WorkspaceError) return refusal(err.message)
     const ref = randomUUID().slice(0, 8)
     deps.log?.error({ err, ref }, 'tool call failed')
     if (isRedisUnavailable(err)) return refusal(`The workspace store is unavailable right now; try again in a moment (reference ${ref}).`)

@@ -1,18 +1,20 @@
 import type { ToolHost } from './host.ts'
 import { z } from 'zod'
-import { callerOf, mayDelete, ok, page, refusal, requireMember, run, workspaceId, type ToolDeps } from './context.ts'
+import { WorkspaceService } from '@uspl/core'
+import { callerOf, ok, page, run, workspaceId, type ToolDeps } from './context.ts'
 
 const recordingId = z.string().min(1).max(64).describe('The recording id (e.g. "rec_…").')
 
+/** The recording tools: arguments in, the shared WorkspaceService (membership, rules, repository) does the rest. */
 export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
+  const service = new WorkspaceService(deps.accounts, deps.repo)
   host.tool('list_recordings', {
     title: 'List recordings',
     description: 'Lists the recordings of a workspace, newest first, one page at a time. Pass nextCursor back as cursor for the next page.',
     inputSchema: { workspace_id: workspaceId, ...page },
     annotations: { readOnlyHint: true }
   }, async (args, extra) => run(deps, async () => {
-    await requireMember(deps, args.workspace_id, callerOf(extra))
-    const result = await deps.repo.listRecordings(args.workspace_id, { cursor: args.cursor, limit: args.limit })
+    const result = await service.listRecordings(callerOf(extra), args.workspace_id, { cursor: args.cursor, limit: args.limit })
     return ok(`${result.items.length} recording(s)${result.nextCursor ? '; more with nextCursor' : ''}.`, { recordings: result.items, nextCursor: result.nextCursor })
   }))
 
@@ -22,9 +24,7 @@ export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
     inputSchema: { workspace_id: workspaceId, recording_id: recordingId },
     annotations: { readOnlyHint: true }
   }, async (args, extra) => run(deps, async () => {
-    await requireMember(deps, args.workspace_id, callerOf(extra))
-    const recording = await deps.repo.getRecording(args.workspace_id, args.recording_id)
-    if (!recording) return refusal(`No recording ${args.recording_id} in workspace ${args.workspace_id}.`)
+    const recording = await service.getRecording(callerOf(extra), args.workspace_id, args.recording_id)
     return ok(`Recording "${recording.title}".`, { recording })
   }))
 
@@ -34,14 +34,7 @@ export function registerRecordingTools (host: ToolHost, deps: ToolDeps): void {
     inputSchema: { workspace_id: workspaceId, recording_id: recordingId },
     annotations: { destructiveHint: true, idempotentHint: true }
   }, async (args, extra) => run(deps, async () => {
-    const userId = callerOf(extra)
-    const role = await requireMember(deps, args.workspace_id, userId)
-    const recording = await deps.repo.getRecording(args.workspace_id, args.recording_id)
-    if (!recording) return refusal(`No recording ${args.recording_id} in workspace ${args.workspace_id}.`)
-    if (!mayDelete(role, recording.createdBy, userId)) {
-      return refusal(`You cannot delete "${recording.title}": deleting a recording needs the owner or admin role in this workspace, or being its creator (your role: ${role}).`)
-    }
-    await deps.repo.deleteRecording(args.workspace_id, args.recording_id)
+    const recording = await service.deleteRecording(callerOf(extra), args.workspace_id, args.recording_id)
     return ok(`Deleted recording "${recording.title}" and its links.`, { deleted: { id: recording.id } })
   }))
 }
