@@ -26,6 +26,11 @@ export const keys = {
   client: (id: string) => `client:${id}`,
   clients: () => 'clients',
   clientGrants: (id: string) => `client:${id}:grants`,
+  // Client ID Metadata Documents (an https client_id): the validated document by URL hash, outbound
+  // fetches per document host (a window counter), client assertion ids seen (RFC 7523, single use)
+  cimdDocument: (urlHash: string) => `cimd:doc:${urlHash}`,
+  cimdHostFetches: (host: string) => `cimd:fetches:${host}`,
+  clientAssertionJti: (hash: string) => `cimd:jti:${hash}`,
   // grants: one user's authorization of one client
   grant: (id: string) => `grant:${id}`,
   grantRefreshTokens: (id: string) => `grant:${id}:rts`,
