@@ -10,7 +10,7 @@ import { testRedis, testEnv, freePort, Browser, authorizeInBrowser, type TestRed
 
 export { Browser, hiddenField, location, authorizeInBrowser } from '@uspl/testing'
 import { AccountStore, s256, randomToken, type User } from '@uspl/core'
-import { build as buildToken } from '../src/app.ts'
+import { build as buildToken, type TokenAppOptions } from '../src/app.ts'
 import { loadConfig as loadTokenConfig, type Config as TokenConfig } from '../src/config.ts'
 import { build as buildRegistration } from '@uspl/registration'
 import { loadConfig as loadRegistrationConfig } from '@uspl/registration/config'
@@ -38,7 +38,7 @@ async function listenOn (t: T, app: FastifyInstance, port: number): Promise<void
 }
 
 /** The token and registration services on real ports, plus a resource that serves its metadata. */
-export async function startStack (t: T, env: Record<string, string> = {}): Promise<Stack> {
+export async function startStack (t: T, env: Record<string, string> = {}, tokenOptions: Pick<TokenAppOptions, 'cimdFetch'> = {}): Promise<Stack> {
   const r = await testRedis(t)
   const [tokenPort, registrationPort] = await Promise.all([freePort(), freePort()])
   const resourceApp = Fastify()
@@ -56,7 +56,7 @@ export async function startStack (t: T, env: Record<string, string> = {}): Promi
 
   const shared = { ISSUER_URL: issuer, REGISTRATION_URL: registrationUrl, GATEWAY_RESOURCE_URL: resource, CONNECTIONS_URL: 'http://127.0.0.1:1' }
   const config = loadTokenConfig(testEnv(r, { ...shared, SIGNING_KEYS_CACHE_S: '0', ...env }))
-  const token = await buildToken(config, { redis: r.redis, logger: false })
+  const token = await buildToken(config, { redis: r.redis, logger: false, ...tokenOptions })
   const registration = await buildRegistration(loadRegistrationConfig(testEnv(r, { ...shared, ...env })), { redis: r.redis, logger: false })
   await Promise.all([listenOn(t, token, tokenPort), listenOn(t, registration, registrationPort)])
 
