@@ -15,7 +15,7 @@ import { runScript, script, type RedisClient } from '@uspl/redis'
 import { keys, type ClientMetadata } from '@uspl/core'
 import { CimdError } from './errors.ts'
 import { validateDocument, publicJwks } from './document.ts'
-import type { SafeFetcher } from './fetch.ts'
+import { documentUrlProblem, type SafeFetcher } from './fetch.ts'
 
 export interface ResolverLimits {
   cacheMinS: number
@@ -75,12 +75,9 @@ export class CimdResolver {
   }
 
   private async fetchAndStore (key: string, url: string, validate: (body: Record<string, unknown>) => unknown): Promise<{ value: unknown, fetched: boolean }> {
-    let host: string
-    try {
-      host = new URL(url).host.toLowerCase()
-    } catch {
-      throw new CimdError('invalid_url', 'the client_id URL is not a valid URL')
-    }
+    const problem = documentUrlProblem(url)
+    if (problem) throw new CimdError('invalid_url', `the URL ${problem}`)
+    const host = new URL(url).host.toLowerCase()
     const allowed = await runScript(this.redis, HOST_BUDGET, keys.cimdHostFetches(host), this.limits.hostWindowS, this.limits.hostFetchesPerWindow)
     if (allowed !== 1) throw new CimdError('rate_limited', `too many metadata fetches to ${host} right now; try again in a minute`)
     const { body, maxAgeS } = await this.fetcher.fetchJson(url)
