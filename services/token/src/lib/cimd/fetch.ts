@@ -61,7 +61,8 @@ export function documentUrlProblem (raw: string): string | null {
   if (raw.includes('#')) return 'contains a fragment'
   if (url.pathname === '/' || url.pathname === '') return 'has no path (a client_id URL names a document, not a site)'
   // the URL parser resolves dot segments; a client_id must be written without them
-  if (/\/\.{1,2}(\/|$|\?)/.test(raw.replace(/^https:\/\/[^/]*/i, '')) || /%2e/i.test(url.pathname)) return 'contains dot segments'
+  const rawPath = raw.replace(/^https:\/\/[^/?]*/i, '').split('?')[0]
+  if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(rawPath)) return 'contains dot segments'
   return null
 }
 
