@@ -27,4 +27,12 @@ export class ClientResolver {
     }
     return { ...record, metadata }
   }
+
+  /** Fetches a metadata-document client's document again now (operator refresh) and records it. */
+  async refresh (clientId: string): Promise<Client | null> {
+    const { metadata } = await this.cimd.refresh(clientId)
+    await this.clients.upsertDocumentClient(clientId, metadata)
+    const record = await this.clients.get(clientId)
+    return record ? { ...record, metadata } : null
+  }
 }

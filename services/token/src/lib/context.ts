@@ -13,8 +13,8 @@ import { KeyRing } from './signing-keys.ts'
 import { AuthRequestStore, CodeStore } from './codes.ts'
 import { RefreshTokenStore } from './refresh-tokens.ts'
 import { SigninThrottle } from './throttle.ts'
-import { SafeFetcher, type FetcherOptions } from './cimd/fetch.ts'
-import { CimdResolver } from './cimd/resolver.ts'
+import { createCimdResolver, type CimdFetchOverrides } from './cimd/index.ts'
+import type { CimdResolver } from './cimd/resolver.ts'
 import { ClientResolver } from './clients.ts'
 import { ClientAuthenticator } from './client-assertion.ts'
 
@@ -49,8 +49,7 @@ declare module 'fastify' {
   }
 }
 
-/** Test seams: the fetcher's CA and resolver (production uses Node's CA store and DNS). */
-export type CimdFetchOverrides = Pick<FetcherOptions, 'ca' | 'resolver'>
+export type { CimdFetchOverrides }
 
 async function context (app: FastifyInstance, opts: { config: Config, cimdFetch?: CimdFetchOverrides }): Promise<void> {
   const { config } = opts
@@ -62,13 +61,7 @@ async function context (app: FastifyInstance, opts: { config: Config, cimdFetch?
   const secure = config.ISSUER_URL.startsWith('https:')
   const sessions = new BrowserSessionStore(redis, config.SESSION_TTL_S)
   const clients = new ClientStore(redis, config.CLIENT_IDLE_TTL_S)
-  const fetcher = new SafeFetcher({
-    allowPrivateHosts: config.CIMD_ALLOW_PRIVATE_HOSTS.split(','),
-    maxBytes: config.CIMD_MAX_DOCUMENT_BYTES,
-    timeoutMs: config.CIMD_FETCH_TIMEOUT_MS,
-    ...opts.cimdFetch
-  })
-  const cimd = new CimdResolver(redis, fetcher, { cacheMinS: config.CIMD_CACHE_MIN_S, cacheMaxS: Math.max(config.CIMD_CACHE_MIN_S, config.CIMD_CACHE_MAX_S), hostFetchesPerWindow: config.CIMD_HOST_FETCHES_PER_MINUTE, hostWindowS: 60 })
+  const cimd = createCimdResolver(redis, config, opts.cimdFetch)
   const ctx: TokenContext = {
     config,
     accounts: new AccountStore(redis),
