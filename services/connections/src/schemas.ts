@@ -69,6 +69,7 @@ export const ClientInfo = Type.Object({
   client_id: Type.String(),
   kind: ClientKind,
   host: Nullable(Type.String({ description: 'metadata-document clients: the host their document is served from' })),
+  duplicate_of: Nullable(Type.String({ description: 'an identical earlier registration from the same address (registration hygiene); an unused duplicate expires soon' })),
   client_name: Nullable(Type.String()),
   logo_uri: Nullable(Type.String()),
   redirect_uris: Type.Array(Type.String()),

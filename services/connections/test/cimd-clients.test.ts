@@ -22,6 +22,7 @@ t.test('operators list, revoke and enable a metadata-document client; users see 
   t.same(list.find((c) => c.client_id === registered.clientId)?.kind, 'registered')
   t.equal(list.find((c) => c.client_id === registered.clientId)?.host, null)
   t.type(entry?.last_used_at, 'string')
+  t.equal(entry?.duplicate_of, null, 'no registration hygiene mark')
 
   const s = await f.signIn(ann)
   const mine = (await f.app.inject({ url: '/v1/connections', headers: { cookie: s.cookie } })).json().items as Array<Record<string, unknown>>

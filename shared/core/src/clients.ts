@@ -36,6 +36,8 @@ export interface Client {
   issuedAt: number
   lastUsedAt: number
   disabledAt: number | null
+  /** registration hygiene: the earlier identical registration (same address, same metadata) this repeats */
+  duplicateOf: string | null
 }
 
 const REGISTERED_ID = /^[A-Za-z0-9_-]{1,64}$/
@@ -50,8 +52,12 @@ export function isClientIdShape (clientId: string): boolean {
 export class ClientStore {
   constructor (private readonly redis: RedisClient, private readonly idleTtlS: number) {}
 
-  async create (metadata: ClientMetadata): Promise<{ client: Client, registrationAccessToken: string }> {
-    const clientId = newId('cli', 16)
+  /**
+   * Registers a client. `clientId` may be chosen by the caller (a fresh `newId('cli', 16)`); a `duplicateOf`
+   * registration starts with the short `firstTtlS` instead of the idle period, until its first use.
+   */
+  async create (metadata: ClientMetadata, opts: { clientId?: string, duplicateOf?: string, firstTtlS?: number } = {}): Promise<{ client: Client, registrationAccessToken: string }> {
+    const clientId = opts.clientId ?? newId('cli', 16)
     const registrationAccessToken = randomToken(32)
     const now = nowSeconds()
     await this.redis.multi()
@@ -60,12 +66,13 @@ export class ClientStore {
         metadata: JSON.stringify(metadata),
         issued_at: String(now),
         last_used_at: String(now),
-        rat_hash: hashSecret(registrationAccessToken)
+        rat_hash: hashSecret(registrationAccessToken),
+        ...(opts.duplicateOf ? { duplicate_of: opts.duplicateOf } : {})
       })
-      .expire(keys.client(clientId), this.idleTtlS)
+      .expire(keys.client(clientId), opts.firstTtlS ?? this.idleTtlS)
       .sadd(keys.clients(), clientId)
       .exec()
-    return { client: { clientId, kind: 'registered', metadata, issuedAt: now, lastUsedAt: now, disabledAt: null }, registrationAccessToken }
+    return { client: { clientId, kind: 'registered', metadata, issuedAt: now, lastUsedAt: now, disabledAt: null, duplicateOf: opts.duplicateOf ?? null }, registrationAccessToken }
   }
 
   /**
@@ -94,7 +101,8 @@ export class ClientStore {
       metadata: JSON.parse(h.metadata) as ClientMetadata,
       issuedAt: Number(h.issued_at),
       lastUsedAt: Number(h.last_used_at),
-      disabledAt: h.disabled_at ? Number(h.disabled_at) : null
+      disabledAt: h.disabled_at ? Number(h.disabled_at) : null,
+      duplicateOf: h.duplicate_of ?? null
     }
   }
 

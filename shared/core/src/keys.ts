@@ -31,6 +31,8 @@ export const keys = {
   cimdDocument: (urlHash: string) => `cimd:doc:${urlHash}`,
   cimdHostFetches: (host: string) => `cimd:fetches:${host}`,
   clientAssertionJti: (hash: string) => `cimd:jti:${hash}`,
+  // registration hygiene: the first client registered with this (address, metadata) fingerprint
+  registrationFingerprint: (hash: string) => `dcr:fp:${hash}`,
   // grants: one user's authorization of one client
   grant: (id: string) => `grant:${id}`,
   grantRefreshTokens: (id: string) => `grant:${id}:rts`,

@@ -25,6 +25,7 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
       client_id: c.clientId,
       kind: c.kind,
       host: documentHost(c, c.clientId),
+      duplicate_of: c.duplicateOf,
       client_name: c.metadata.client_name ?? null,
       logo_uri: c.metadata.logo_uri ?? null,
       redirect_uris: c.metadata.redirect_uris,
