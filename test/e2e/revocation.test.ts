@@ -43,6 +43,25 @@ async function world (t: Test, opts: { cimd?: boolean } = {}): Promise<World> {
   return { s, ada, a, b, connA, connB }
 }
 
+/** RFC 7009: A revokes its own refresh token (and so its grant). */
+async function revokeThroughRfc7009 (t: Test, w: World): Promise<void> {
+  const res = await fetch(`${w.s.issuer}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: String(w.a.saved?.refresh_token), token_type_hint: 'refresh_token', client_id: w.a.clientId })
+  })
+  t.equal(res.status, 200)
+}
+
+/** A disabled A cannot be authorized again: an error page, never a redirect. */
+async function authorizationRefused (t: Test, w: World): Promise<void> {
+  const authorize = new URL(`${w.s.issuer}/authorize`)
+  authorize.search = new URLSearchParams({ response_type: 'code', client_id: w.a.clientId, redirect_uri: w.a.redirectUrl, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's' }).toString()
+  const refused = await w.ada.browser.request(authorize.toString())
+  t.equal(refused.status, 403, 'authorization refused on an error page (the client is disabled)')
+  t.equal(refused.headers.get('location'), null, 'never redirected')
+}
+
 async function bCalls (t: Test, w: World, when: string): Promise<void> {
   const result = await w.connB.client.callTool({ name: 'list_workspaces', arguments: {} })
   t.notOk(result.isError, `B's tool call succeeds ${when}`)
@@ -153,14 +172,7 @@ t.test('revoking A through the Connected Apps page in a real browser', async (t)
 
 t.test("revoking A through RFC 7009 /revoke with A's refresh token", async (t) => {
   const w = await world(t)
-  await proveRevocation(t, w, async () => {
-    const res = await fetch(`${w.s.issuer}/revoke`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: String(w.a.saved?.refresh_token), token_type_hint: 'refresh_token', client_id: w.a.clientId })
-    })
-    t.equal(res.status, 200)
-  }, { reconnect: 'consent' })
+  await proveRevocation(t, w, async () => revokeThroughRfc7009(t, w), { reconnect: 'consent' })
 })
 
 t.test("an operator's client-wide revoke of A cuts every user's grant of A, and nothing else", async (t) => {
@@ -188,23 +200,12 @@ t.test("an operator's client-wide revoke of A cuts every user's grant of A, and 
   t.equal(bobConnB.watcher.ended, 0, "Bob's B stream stays open")
 
   // the client is disabled: it cannot be authorized again
-  const authorize = new URL(`${w.s.issuer}/authorize`)
-  authorize.search = new URLSearchParams({ response_type: 'code', client_id: w.a.clientId, redirect_uri: w.a.redirectUrl, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's' }).toString()
-  const refused = await w.ada.browser.request(authorize.toString())
-  t.equal(refused.status, 403, 'authorization refused on an error page (the client is disabled)')
-  t.equal(refused.headers.get('location'), null, 'never redirected')
+  await authorizationRefused(t, w)
 })
 
 t.test('a metadata-document client (https client_id): revoked through RFC 7009 /revoke, reconnects only through consent', async (t) => {
   const w = await world(t, { cimd: true })
-  await proveRevocation(t, w, async () => {
-    const res = await fetch(`${w.s.issuer}/revoke`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: String(w.a.saved?.refresh_token), token_type_hint: 'refresh_token', client_id: w.a.clientId })
-    })
-    t.equal(res.status, 200)
-  }, { reconnect: 'consent' })
+  await proveRevocation(t, w, async () => revokeThroughRfc7009(t, w), { reconnect: 'consent' })
   t.equal(w.a.clientId, w.a.clientMetadataUrl, 'still the document URL after reconnecting (never registered)')
 })
 
@@ -214,9 +215,5 @@ t.test("a metadata-document client: an operator's client-wide revoke by its URL 
     const res = await fetch(`${w.s.connectionsUrl}/v1/clients/${encodeURIComponent(w.a.clientId)}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${w.s.operatorKey}` } })
     t.equal(res.status, 200, 'operator revoked the client')
   }, { reconnect: 'refused' })
-  const authorize = new URL(`${w.s.issuer}/authorize`)
-  authorize.search = new URLSearchParams({ response_type: 'code', client_id: w.a.clientId, redirect_uri: w.a.redirectUrl, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's' }).toString()
-  const refused = await w.ada.browser.request(authorize.toString())
-  t.equal(refused.status, 403, 'authorization refused on an error page (the client is disabled)')
-  t.equal(refused.headers.get('location'), null, 'never redirected')
+  await authorizationRefused(t, w)
 })

@@ -4,10 +4,9 @@
 import t from 'tap'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { testCa, documentServer, loopbackResolver, type DocumentServer } from '@uspl/testing/documents'
-import { startStack, obtainCode, tokenRequest, pkce, Browser, authorizeInBrowser, decodeJwt, keysMatching, type Stack } from './helpers.ts'
+import { startStack, obtainCode, tokenRequest, pkce, Browser, authorizeInBrowser, decodeJwt, keysMatching, TestProvider, type Stack } from './helpers.ts'
 
 const ca = testCa(t)
 let docs: DocumentServer
@@ -271,34 +270,11 @@ t.test('a disabled metadata-document client is refused like a registered one', a
   t.match(page.html, 'Application disabled')
 })
 
-class CimdProvider implements OAuthClientProvider {
-  saved: OAuthTokens | undefined
-  verifier = ''
-  lastCallback: URL | null = null
-  readonly browser = new Browser()
-  constructor (readonly clientMetadataUrl: string, private readonly signin: { issuer: string, email: string, password: string }) {}
-  get redirectUrl (): string { return 'http://127.0.0.1:53682/callback' }
-  get clientMetadata (): OAuthClientMetadata {
-    return { client_name: 'SDK CIMD Client', redirect_uris: [this.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }
-  }
-
-  state (): string { return 'cimd-state' }
-  client: OAuthClientInformationMixed | undefined
-  clientInformation (): OAuthClientInformationMixed | undefined { return this.client }
-  saveClientInformation (info: OAuthClientInformationMixed): void { this.client = info }
-  tokens (): OAuthTokens | undefined { return this.saved }
-  saveTokens (tokens: OAuthTokens): void { this.saved = tokens }
-  saveCodeVerifier (v: string): void { this.verifier = v }
-  codeVerifier (): string { return this.verifier }
-  async redirectToAuthorization (url: URL): Promise<void> {
-    this.lastCallback = await authorizeInBrowser(this.browser, url.toString(), this.signin)
-  }
-}
 
 t.test('the MCP SDK client uses its https client_id (clientMetadataUrl) and never registers', async (t) => {
   const url = `${docs.origin('claude.test')}/sdk/client-metadata.json`
   docs.json('/sdk/client-metadata.json', { client_id: url, client_name: 'SDK CIMD Client', redirect_uris: ['http://127.0.0.1:53682/callback'], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' })
-  const provider = new CimdProvider(url, { issuer: stack.issuer, email: stack.user.email, password: stack.password })
+  const provider = new TestProvider({ issuer: stack.issuer, email: stack.user.email, password: stack.password }, url)
   t.equal(await auth(provider, { serverUrl: stack.resource }), 'REDIRECT')
   t.equal(provider.client?.client_id, url, 'the SDK chose its metadata URL as client_id (the server advertises CIMD)')
   const code = provider.lastCallback?.searchParams.get('code')

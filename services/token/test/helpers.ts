@@ -15,6 +15,8 @@ import { loadConfig as loadTokenConfig, type Config as TokenConfig } from '../sr
 import { build as buildRegistration } from '@uspl/registration'
 import { loadConfig as loadRegistrationConfig } from '@uspl/registration/config'
 import type { FastifyInstance } from 'fastify'
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 
 interface T {
   teardown: (fn: () => unknown) => void
@@ -121,4 +123,30 @@ export function verifyWithJwks (token: string, jwks: { keys: Array<Record<string
 /** Every key under the test prefix matching a pattern (relative to the prefix). */
 export async function keysMatching (r: TestRedis, pattern: string): Promise<string[]> {
   return (await r.raw.keys(`${r.prefix}${pattern}`)).map((k) => k.slice(r.prefix.length))
+}
+
+/** An MCP SDK OAuth client whose browser step signs in and consents; with `clientMetadataUrl` it uses CIMD. */
+export class TestProvider implements OAuthClientProvider {
+  client: OAuthClientInformationMixed | undefined
+  saved: OAuthTokens | undefined
+  verifier = ''
+  lastCallback: URL | null = null
+  readonly browser = new Browser()
+  constructor (private readonly signin: { issuer: string, email: string, password: string }, readonly clientMetadataUrl?: string) {}
+
+  get redirectUrl (): string { return 'http://127.0.0.1:53682/callback' }
+  get clientMetadata (): OAuthClientMetadata {
+    return { client_name: this.clientMetadataUrl ? 'SDK CIMD Client' : 'SDK Test Client', redirect_uris: [this.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }
+  }
+
+  state (): string { return 'sdk-state-1' }
+  clientInformation (): OAuthClientInformationMixed | undefined { return this.client }
+  saveClientInformation (info: OAuthClientInformationMixed): void { this.client = info }
+  tokens (): OAuthTokens | undefined { return this.saved }
+  saveTokens (tokens: OAuthTokens): void { this.saved = tokens }
+  saveCodeVerifier (v: string): void { this.verifier = v }
+  codeVerifier (): string { return this.verifier }
+  async redirectToAuthorization (url: URL): Promise<void> {
+    this.lastCallback = await authorizeInBrowser(this.browser, url.toString(), this.signin)
+  }
 }
