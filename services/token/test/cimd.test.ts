@@ -258,6 +258,12 @@ t.test('per-host budget on outbound fetches, counted in Redis', async (t) => {
   }
   await t.rejects(resolver.resolve(`${docs.origin('localhost')}/budget-3.json`), { problem: 'rate_limited' } as never)
   t.equal(docs.hits('/budget-3.json'), 0, 'the third fetch never went out')
+  // a flood of invented URLs on the host cannot lock out a real client whose fresh entry just expired
+  const known = `${docs.origin('localhost')}/budget-1.json`
+  const [fresh] = await keysMatching(stack.r, 'cimd:doc:*').then(async (ks) => (await Promise.all(ks.map(async (k) => [k, await stack.r.redis.get(k)] as const))).filter(([, v]) => v?.includes('budget-1.json')).map(([k]) => k))
+  await stack.r.redis.del(fresh)
+  t.equal((await resolver.resolve(known)).metadata.client_name, 'Claude Code', 'served from the stale copy while the budget is spent')
+  t.equal(docs.hits('/budget-1.json'), 1, 'without a fetch')
 })
 
 t.test('a disabled metadata-document client is refused like a registered one', async (t) => {

@@ -29,6 +29,7 @@ export const keys = {
   // Client ID Metadata Documents (an https client_id): the validated document by URL hash, outbound
   // fetches per document host (a window counter), client assertion ids seen (RFC 7523, single use)
   cimdDocument: (urlHash: string) => `cimd:doc:${urlHash}`,
+  cimdStaleDocument: (urlHash: string) => `cimd:stale:${urlHash}`,
   cimdHostFetches: (host: string) => `cimd:fetches:${host}`,
   clientAssertionJti: (hash: string) => `cimd:jti:${hash}`,
   // registration hygiene: the first client registered with this (address, metadata) fingerprint

@@ -6,7 +6,10 @@
  * 3. the per-host budget: at most `hostFetchesPerWindow` outbound fetches to one host per window, counted
  *    in Redis (one atomic script), so a flood of invented URLs on one host cannot make us hammer it;
  * 4. fetch (SafeFetcher) and validate (document.ts), then cache for what the answer's cache headers allow,
- *    clamped to [cacheMinS, cacheMaxS].
+ *    clamped to [cacheMinS, cacheMaxS]; a second, stale copy is kept for cacheMaxS. When the host's budget
+ *    is spent (someone is flooding us with invented URLs on that host), a document whose entry just
+ *    expired is served from the stale copy, so the flood cannot lock the host's real clients out. Any
+ *    other failure (the document changed, vanished or broke) is not papered over.
  * The same path fetches a private_key_jwt client's `jwks_uri`. `refresh` drops a cached entry and fetches
  * again at once (the operator command).
  */
@@ -59,31 +62,37 @@ export class CimdResolver {
 
   /** Drops the cached document of `url` and fetches it again now. */
   async refresh (url: string): Promise<ResolvedDocument> {
-    await this.redis.del(keys.cimdDocument(urlHash(`doc:${url}`)))
+    const h = urlHash(`doc:${url}`)
+    await this.redis.del(keys.cimdDocument(h), keys.cimdStaleDocument(h))
     return this.resolve(url)
   }
 
   private async cached (cacheId: string, url: string, validate: (body: Record<string, unknown>) => unknown): Promise<{ value: unknown, fetched: boolean }> {
-    const key = keys.cimdDocument(urlHash(cacheId))
-    const hit = await this.redis.get(key)
+    const h = urlHash(cacheId)
+    const hit = await this.redis.get(keys.cimdDocument(h))
     if (hit !== null) return { value: JSON.parse(hit) as unknown, fetched: false }
     const running = this.inflight.get(cacheId)
     if (running) return running
-    const work = this.fetchAndStore(key, url, validate).finally(() => this.inflight.delete(cacheId))
+    const work = this.fetchAndStore(h, url, validate).finally(() => this.inflight.delete(cacheId))
     this.inflight.set(cacheId, work)
     return work
   }
 
-  private async fetchAndStore (key: string, url: string, validate: (body: Record<string, unknown>) => unknown): Promise<{ value: unknown, fetched: boolean }> {
+  private async fetchAndStore (h: string, url: string, validate: (body: Record<string, unknown>) => unknown): Promise<{ value: unknown, fetched: boolean }> {
     const problem = documentUrlProblem(url)
     if (problem) throw new CimdError('invalid_url', `the URL ${problem}`)
     const host = new URL(url).host.toLowerCase()
     const allowed = await runScript(this.redis, HOST_BUDGET, keys.cimdHostFetches(host), this.limits.hostWindowS, this.limits.hostFetchesPerWindow)
-    if (allowed !== 1) throw new CimdError('rate_limited', `too many metadata fetches to ${host} right now; try again in a minute`)
+    if (allowed !== 1) {
+      const stale = await this.redis.get(keys.cimdStaleDocument(h))
+      if (stale !== null) return { value: JSON.parse(stale) as unknown, fetched: false }
+      throw new CimdError('rate_limited', `too many metadata fetches to ${host} right now; try again in a minute`)
+    }
     const { body, maxAgeS } = await this.fetcher.fetchJson(url)
     const value = validate(body)
     const ttl = Math.min(this.limits.cacheMaxS, Math.max(this.limits.cacheMinS, maxAgeS ?? 0))
-    await this.redis.set(key, JSON.stringify(value), 'EX', ttl)
+    const json = JSON.stringify(value)
+    await this.redis.multi().set(keys.cimdDocument(h), json, 'EX', ttl).set(keys.cimdStaleDocument(h), json, 'EX', this.limits.cacheMaxS).exec()
     return { value, fetched: true }
   }
 }
