@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap'
 import { chromium } from 'playwright-core'
 import { SESSION_COOKIE, keys } from '@uspl/core'
+import { testCa, documentServer, loopbackResolver } from '@uspl/testing/documents'
 import { startSuite, AppClient, connectViaChallenge, connectToReplica, rawPost, refresh, type Suite, type Connected, type Person } from './suite.ts'
 
 /** From the revoke request leaving its sender to A's stream ending; loopback, one Redis, two replicas. */
@@ -20,18 +21,45 @@ interface World {
   connB: Connected
 }
 
-async function world (t: Test): Promise<World> {
-  const s = await startSuite(t)
+/** With `cimd`, A identifies itself by a metadata document served over https (test CA), B registers. */
+async function world (t: Test, opts: { cimd?: boolean } = {}): Promise<World> {
+  const ca = opts.cimd ? testCa(t) : null
+  const docs = ca ? await documentServer(t, ca) : null
+  const s = await startSuite(t, ca ? { tokenEnv: { CIMD_ALLOW_PRIVATE_HOSTS: 'claude.test' }, tokenOptions: { cimdFetch: { ca: ca.ca, resolver: loopbackResolver } } } : {})
   const ada = await s.person('Ada')
   const a = new AppClient('Client A', ada, s.issuer, 41001)
+  if (docs) {
+    a.clientMetadataUrl = `${docs.origin('claude.test')}/oauth/client-a.json`
+    docs.json('/oauth/client-a.json', { client_id: a.clientMetadataUrl, client_name: 'Client A', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' })
+  }
   const b = new AppClient('Client B', ada, s.issuer, 41002)
   const connA = await connectViaChallenge(t, s.gateways[0], a)
   const connB = await connectToReplica(t, s.resource, s.gateways[1], b)
   t.not(a.clientId, b.clientId, 'A and B registered separately')
+  if (a.clientMetadataUrl) t.equal(a.clientId, a.clientMetadataUrl, 'A uses its metadata document URL as client_id')
   t.not(a.grantId, b.grantId, 'one grant each')
   t.equal(a.consents, 1, 'A was authorized through consent')
   t.equal(b.consents, 1, 'B was authorized through consent')
   return { s, ada, a, b, connA, connB }
+}
+
+/** RFC 7009: A revokes its own refresh token (and so its grant). */
+async function revokeThroughRfc7009 (t: Test, w: World): Promise<void> {
+  const res = await fetch(`${w.s.issuer}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: String(w.a.saved?.refresh_token), token_type_hint: 'refresh_token', client_id: w.a.clientId })
+  })
+  t.equal(res.status, 200)
+}
+
+/** A disabled A cannot be authorized again: an error page, never a redirect. */
+async function authorizationRefused (t: Test, w: World): Promise<void> {
+  const authorize = new URL(`${w.s.issuer}/authorize`)
+  authorize.search = new URLSearchParams({ response_type: 'code', client_id: w.a.clientId, redirect_uri: w.a.redirectUrl, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's' }).toString()
+  const refused = await w.ada.browser.request(authorize.toString())
+  t.equal(refused.status, 403, 'authorization refused on an error page (the client is disabled)')
+  t.equal(refused.headers.get('location'), null, 'never redirected')
 }
 
 async function bCalls (t: Test, w: World, when: string): Promise<void> {
@@ -144,14 +172,7 @@ t.test('revoking A through the Connected Apps page in a real browser', async (t)
 
 t.test("revoking A through RFC 7009 /revoke with A's refresh token", async (t) => {
   const w = await world(t)
-  await proveRevocation(t, w, async () => {
-    const res = await fetch(`${w.s.issuer}/revoke`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: String(w.a.saved?.refresh_token), token_type_hint: 'refresh_token', client_id: w.a.clientId })
-    })
-    t.equal(res.status, 200)
-  }, { reconnect: 'consent' })
+  await proveRevocation(t, w, async () => revokeThroughRfc7009(t, w), { reconnect: 'consent' })
 })
 
 t.test("an operator's client-wide revoke of A cuts every user's grant of A, and nothing else", async (t) => {
@@ -179,9 +200,20 @@ t.test("an operator's client-wide revoke of A cuts every user's grant of A, and 
   t.equal(bobConnB.watcher.ended, 0, "Bob's B stream stays open")
 
   // the client is disabled: it cannot be authorized again
-  const authorize = new URL(`${w.s.issuer}/authorize`)
-  authorize.search = new URLSearchParams({ response_type: 'code', client_id: w.a.clientId, redirect_uri: w.a.redirectUrl, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 's' }).toString()
-  const refused = await w.ada.browser.request(authorize.toString())
-  t.equal(refused.status, 403, 'authorization refused on an error page (the client is disabled)')
-  t.equal(refused.headers.get('location'), null, 'never redirected')
+  await authorizationRefused(t, w)
+})
+
+t.test('a metadata-document client (https client_id): revoked through RFC 7009 /revoke, reconnects only through consent', async (t) => {
+  const w = await world(t, { cimd: true })
+  await proveRevocation(t, w, async () => revokeThroughRfc7009(t, w), { reconnect: 'consent' })
+  t.equal(w.a.clientId, w.a.clientMetadataUrl, 'still the document URL after reconnecting (never registered)')
+})
+
+t.test("a metadata-document client: an operator's client-wide revoke by its URL cuts it and disables it", async (t) => {
+  const w = await world(t, { cimd: true })
+  await proveRevocation(t, w, async () => {
+    const res = await fetch(`${w.s.connectionsUrl}/v1/clients/${encodeURIComponent(w.a.clientId)}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${w.s.operatorKey}` } })
+    t.equal(res.status, 200, 'operator revoked the client')
+  }, { reconnect: 'refused' })
+  await authorizationRefused(t, w)
 })

@@ -13,7 +13,7 @@ import { auth, UnauthorizedError, type OAuthClientProvider } from '@modelcontext
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import { testRedis, testEnv, freePort, until, Browser, authorizeInBrowser, type TestRedis } from '@uspl/testing'
 import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, randomToken, type User } from '@uspl/core'
-import { build as buildToken } from '@uspl/token'
+import { build as buildToken, type TokenAppOptions } from '@uspl/token'
 import { loadConfig as loadToken } from '@uspl/token/config'
 import { build as buildRegistration } from '@uspl/registration'
 import { loadConfig as loadRegistration } from '@uspl/registration/config'
@@ -50,7 +50,13 @@ async function serve (t: Teardown, app: FastifyInstance, port: number): Promise<
   await app.listen({ port, host: '127.0.0.1' })
 }
 
-export async function startSuite (t: Teardown): Promise<Suite> {
+/** Extra token service settings: a test's metadata-document hosts and the fetcher's CA and resolver. */
+export interface SuiteOptions {
+  tokenEnv?: Record<string, string>
+  tokenOptions?: Pick<TokenAppOptions, 'cimdFetch'>
+}
+
+export async function startSuite (t: Teardown, opts: SuiteOptions = {}): Promise<Suite> {
   const r = await testRedis(t)
   const [tokenPort, registrationPort, connectionsPort, gw1, gw2] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
   const origin = (port: number): string => `http://127.0.0.1:${port}`
@@ -62,7 +68,7 @@ export async function startSuite (t: Teardown): Promise<Suite> {
   }
   const env = (extra: Record<string, string> = {}): Record<string, string> => testEnv(r, { ...urls, ...extra })
   // every service opens its own Redis connections, as separate processes would
-  const token = await buildToken(loadToken(env({ SIGNING_KEYS_CACHE_S: '0' })), { logger: false })
+  const token = await buildToken(loadToken(env({ SIGNING_KEYS_CACHE_S: '0', ...opts.tokenEnv })), { logger: false, ...opts.tokenOptions })
   const registration = await buildRegistration(loadRegistration(env()), { logger: false })
   const connections = await buildConnections(loadConnections(env()), { logger: false })
   const replicas = [
@@ -132,6 +138,8 @@ export class AppClient implements OAuthClientProvider {
   callback: URL | null = null
   /** how many times the person was sent through the authorization (sign-in/consent) pages */
   consents = 0
+  /** set: the client identifies itself by this metadata document URL (CIMD) instead of registering */
+  clientMetadataUrl: string | undefined
 
   constructor (readonly name: string, readonly person: Person, private readonly issuer: string, private readonly port: number) {}
 

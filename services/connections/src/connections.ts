@@ -18,6 +18,16 @@ function redirectHost (client: Client | null): string | null {
   }
 }
 
+/** A metadata-document client's host (its client_id is the document URL), or null. */
+export function documentHost (client: Client | null, clientId: string): string | null {
+  if (client ? client.kind !== 'metadata_document' : !clientId.startsWith('https://')) return null
+  try {
+    return new URL(clientId).host
+  } catch {
+    return null
+  }
+}
+
 export async function openSessions (app: FastifyInstance, grantIds: string[]): Promise<number[]> {
   if (grantIds.length === 0) return []
   const pipeline = app.redis.pipeline()
@@ -56,6 +66,7 @@ export async function toConnections (app: FastifyInstance, grants: Grant[]): Pro
       client_name: displayName(client, g.clientId),
       logo_uri: client?.metadata.logo_uri ?? null,
       redirect_host: redirectHost(client),
+      client_host: documentHost(client, g.clientId),
       scopes: g.scope.split(' ').filter((s) => s.length > 0),
       authorized_at: new Date(g.createdAt).toISOString(),
       last_used_at: new Date(g.lastUsedAt).toISOString(),

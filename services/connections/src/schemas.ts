@@ -4,6 +4,9 @@ import { Type, type Static } from '@sinclair/typebox'
 export { ErrorBody, errors } from '@uspl/server/api-errors'
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
+/** a registered client id, or the https URL of a client metadata document (CIMD) */
+const ClientId = Type.String({ pattern: '^([A-Za-z0-9_-]{1,64}|https://[^\\s]{1,504})$' })
+const ClientKind = Type.Union([Type.Literal('registered'), Type.Literal('metadata_document')], { description: 'registered (RFC 7591), or identified by a metadata document at its https client_id (CIMD)' })
 const Iso = Type.String({ format: 'date-time' })
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()])
 
@@ -14,6 +17,7 @@ export const Connection = Type.Object({
   client_name: Type.String({ description: 'the registered client_name, or the client id when it registered none; what `confirm` must repeat' }),
   logo_uri: Nullable(Type.String()),
   redirect_host: Nullable(Type.String({ description: 'host of the first registered redirect URI' })),
+  client_host: Nullable(Type.String({ description: 'for a metadata-document client, the host its document is served from (what identifies it)' })),
   scopes: Type.Array(Type.String()),
   authorized_at: Iso,
   last_used_at: Iso,
@@ -25,11 +29,11 @@ export const ConnectionList = Type.Object({ items: Type.Array(Connection) })
 
 export const ConnectionQuery = Type.Object({
   user_id: Type.Optional(Type.String({ ...Id, description: 'operators: only this user' })),
-  client_id: Type.Optional(Type.String({ ...Id, description: 'operators: only this client' }))
+  client_id: Type.Optional(Type.String({ ...ClientId, description: 'operators: only this client' }))
 })
 
 export const GrantParams = Type.Object({ grantId: Id })
-export const ClientParams = Type.Object({ clientId: Id })
+export const ClientParams = Type.Object({ clientId: ClientId })
 export const UserParams = Type.Object({ userId: Id })
 
 export const RevokeGrantBody = Type.Object({
@@ -57,6 +61,9 @@ export const UserRevokeResult = Type.Intersect([Type.Object({ user_id: Type.Stri
 
 export const ClientInfo = Type.Object({
   client_id: Type.String(),
+  kind: ClientKind,
+  host: Nullable(Type.String({ description: 'metadata-document clients: the host their document is served from' })),
+  duplicate_of: Nullable(Type.String({ description: 'an identical earlier registration from the same address (registration hygiene); an unused duplicate expires soon' })),
   client_name: Nullable(Type.String()),
   logo_uri: Nullable(Type.String()),
   redirect_uris: Type.Array(Type.String()),

@@ -4,7 +4,7 @@ import formbody from '@fastify/formbody'
 import cors from '@fastify/cors'
 import { baseFastify, type AppOptions } from '@uspl/server'
 import type { Config } from './config.ts'
-import context from './lib/context.ts'
+import context, { type CimdFetchOverrides } from './lib/context.ts'
 import metadata from './routes/metadata.ts'
 import jwks from './routes/jwks.ts'
 import authorize from './routes/authorize.ts'
@@ -16,7 +16,12 @@ import introspect from './routes/introspect.ts'
 
 export type { Config }
 
-export async function build (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+export interface TokenAppOptions extends AppOptions {
+  /** tests: the CA and DNS resolver the client metadata fetcher uses */
+  cimdFetch?: CimdFetchOverrides
+}
+
+export async function build (config: Config, options: TokenAppOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify('token', config, options)
   // forms are small; a body past this is not a sign-in or a token request
   await app.register(formbody, { bodyLimit: 16 * 1024 })
@@ -30,7 +35,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     reply.header('x-frame-options', 'DENY')
     reply.header('x-content-type-options', 'nosniff')
   })
-  await app.register(context, { config })
+  await app.register(context, { config, cimdFetch: options.cimdFetch })
   await app.register(metadata)
   await app.register(jwks)
   await app.register(authorize)

@@ -10,6 +10,10 @@ import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redi
 import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, Revoker, ROLES, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { loadConfig, type Config } from './config.ts'
 import { rotateKeys, ensureKeyRecords, selectKeys } from './lib/signing-keys.ts'
+import { createCimdResolver, type CimdFetchOverrides } from './lib/cimd/index.ts'
+import { ClientResolver } from './lib/clients.ts'
+import { CimdError } from './lib/cimd/errors.ts'
+import { ClientStore } from '@uspl/core'
 
 export const USAGE = `usage: npm run cli -- <command> [options] [--json]
 
@@ -31,6 +35,8 @@ export const USAGE = `usage: npm run cli -- <command> [options] [--json]
                                add a signing key: published now, signing after the delay
                                (default KEY_ACTIVATION_DELAY_S); the old key stays published until its tokens expired
   list-keys                    signing keys and which one signs
+  refresh-client-metadata <https client_id>
+                               fetch a client metadata document (CIMD) again now, replacing the cached one
   seed                         create the demo workspace, its users and data (idempotent)
 
 environment: REDIS_URL, REDIS_PREFIX (as the services)`
@@ -86,7 +92,7 @@ type Result = { data: unknown, text: string }
 
 const CLI_ACTOR: RevocationActor = { type: 'operator', id: 'cli' }
 
-export async function runCommand (redis: RedisClient, config: Config, command: string, positionals: string[], flags: Flags): Promise<Result> {
+export async function runCommand (redis: RedisClient, config: Config, command: string, positionals: string[], flags: Flags, cimdFetch?: CimdFetchOverrides): Promise<Result> {
   const accounts = new AccountStore(redis)
   const apiKeys = new ApiKeyStore(redis)
   switch (command) {
@@ -167,6 +173,20 @@ export async function runCommand (redis: RedisClient, config: Config, command: s
       const { signer, published } = selectKeys(records, Math.floor(Date.now() / 1000), config.ACCESS_TOKEN_TTL_S)
       const rows = records.map((r) => ({ kid: r.kid, activatesAt: new Date(r.activatesAt * 1000).toISOString(), signing: r.kid === signer.kid, published: published.some((p) => p.kid === r.kid) }))
       return { data: { keys: rows }, text: rows.map((r) => `${r.kid}\tactivates ${r.activatesAt}${r.signing ? '\tsigning' : ''}${r.published ? '\tpublished' : '\tretired'}`).join('\n') }
+    }
+    case 'refresh-client-metadata': {
+      const url = positionals[0]
+      if (!url) throw new UsageError('refresh-client-metadata needs the client_id URL')
+      const cimd = createCimdResolver(redis, config, cimdFetch)
+      try {
+        const client = await new ClientResolver(new ClientStore(redis, config.CLIENT_IDLE_TTL_S), cimd).refresh(url)
+        if (!client) throw new Error(`${url} could not be recorded`)
+        const { metadata } = client
+        return { data: { clientId: url, clientName: metadata.client_name, redirectUris: metadata.redirect_uris, tokenEndpointAuthMethod: metadata.token_endpoint_auth_method, disabled: client.disabledAt !== null }, text: `refreshed ${url}: ${metadata.client_name ?? ''} (${metadata.redirect_uris.length} redirect URIs, ${metadata.token_endpoint_auth_method})` }
+      } catch (e) {
+        if (e instanceof CimdError) throw new Error(`the document cannot be used (${e.problem}): ${e.message}`)
+        throw e
+      }
     }
     case 'seed':
       return seed(redis, accounts)

@@ -17,7 +17,13 @@ export const schema = {
   JWKS_MAX_AGE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'Cache-Control max-age of the JWKS and metadata documents' }),
   SIGNIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10, description: 'failed sign-ins on one account within the window before it is throttled' }),
   SIGNIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, default: 50, description: 'failed sign-ins from one address within the window before it is throttled' }),
-  SIGNIN_FAILURE_WINDOW_S: Type.Integer({ minimum: 1, default: 900, description: 'window of the failed sign-in counters' })
+  SIGNIN_FAILURE_WINDOW_S: Type.Integer({ minimum: 1, default: 900, description: 'window of the failed sign-in counters' }),
+  CIMD_ALLOW_PRIVATE_HOSTS: Type.String({ default: '', description: 'comma-separated host or host:port whose client metadata documents may be fetched from private addresses (tests, private deployments)' }),
+  CIMD_CACHE_MIN_S: Type.Integer({ minimum: 60, maximum: 86400, default: 300, description: 'a client metadata document is cached at least this long, whatever its cache headers say' }),
+  CIMD_CACHE_MAX_S: Type.Integer({ minimum: 60, maximum: 86400, default: 86400, description: 'a client metadata document is cached at most this long' }),
+  CIMD_FETCH_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 5000, default: 5000, description: 'the whole fetch of a client metadata document (DNS, connect, TLS, body)' }),
+  CIMD_MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 512, maximum: 5120, default: 5120, description: 'a client metadata document (or its JWK set) larger than this is refused' }),
+  CIMD_HOST_FETCHES_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10000, default: 30, description: 'outbound metadata fetches to one host per minute, across replicas' })
 }
 
 export type Config = Static<TObject<typeof schema>>

@@ -2,34 +2,9 @@
 // from the resource, registers itself, sends the user through sign-in and consent (done over HTTP by a
 // small browser), exchanges the code, refreshes with rotation, and finally revokes.
 import t from 'tap'
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
-import { startStack, Browser, authorizeInBrowser, decodeJwt, verifyWithJwks, keysMatching, tokenRequest } from './helpers.ts'
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
+import { startStack, TestProvider, decodeJwt, verifyWithJwks, keysMatching, tokenRequest } from './helpers.ts'
 
-class TestProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined
-  saved: OAuthTokens | undefined
-  verifier = ''
-  lastCallback: URL | null = null
-  readonly browser = new Browser()
-  constructor (private readonly signin: { issuer: string, email: string, password: string }) {}
-
-  get redirectUrl (): string { return 'http://127.0.0.1:53682/callback' }
-  get clientMetadata (): OAuthClientMetadata {
-    return { client_name: 'SDK Test Client', redirect_uris: [this.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }
-  }
-
-  state (): string { return 'sdk-state-1' }
-  clientInformation (): OAuthClientInformationMixed | undefined { return this.client }
-  saveClientInformation (info: OAuthClientInformationMixed): void { this.client = info }
-  tokens (): OAuthTokens | undefined { return this.saved }
-  saveTokens (tokens: OAuthTokens): void { this.saved = tokens }
-  saveCodeVerifier (v: string): void { this.verifier = v }
-  codeVerifier (): string { return this.verifier }
-  async redirectToAuthorization (url: URL): Promise<void> {
-    this.lastCallback = await authorizeInBrowser(this.browser, url.toString(), this.signin)
-  }
-}
 
 t.test('an MCP SDK client goes through discovery, registration, consent, code exchange, refresh and revocation', async (t) => {
   const stack = await startStack(t)

@@ -10,11 +10,13 @@ import { testRedis, testEnv, freePort, Browser, authorizeInBrowser, type TestRed
 
 export { Browser, hiddenField, location, authorizeInBrowser } from '@uspl/testing'
 import { AccountStore, s256, randomToken, type User } from '@uspl/core'
-import { build as buildToken } from '../src/app.ts'
+import { build as buildToken, type TokenAppOptions } from '../src/app.ts'
 import { loadConfig as loadTokenConfig, type Config as TokenConfig } from '../src/config.ts'
 import { build as buildRegistration } from '@uspl/registration'
 import { loadConfig as loadRegistrationConfig } from '@uspl/registration/config'
 import type { FastifyInstance } from 'fastify'
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 
 interface T {
   teardown: (fn: () => unknown) => void
@@ -38,7 +40,7 @@ async function listenOn (t: T, app: FastifyInstance, port: number): Promise<void
 }
 
 /** The token and registration services on real ports, plus a resource that serves its metadata. */
-export async function startStack (t: T, env: Record<string, string> = {}): Promise<Stack> {
+export async function startStack (t: T, env: Record<string, string> = {}, tokenOptions: Pick<TokenAppOptions, 'cimdFetch'> = {}): Promise<Stack> {
   const r = await testRedis(t)
   const [tokenPort, registrationPort] = await Promise.all([freePort(), freePort()])
   const resourceApp = Fastify()
@@ -56,7 +58,7 @@ export async function startStack (t: T, env: Record<string, string> = {}): Promi
 
   const shared = { ISSUER_URL: issuer, REGISTRATION_URL: registrationUrl, GATEWAY_RESOURCE_URL: resource, CONNECTIONS_URL: 'http://127.0.0.1:1' }
   const config = loadTokenConfig(testEnv(r, { ...shared, SIGNING_KEYS_CACHE_S: '0', ...env }))
-  const token = await buildToken(config, { redis: r.redis, logger: false })
+  const token = await buildToken(config, { redis: r.redis, logger: false, ...tokenOptions })
   const registration = await buildRegistration(loadRegistrationConfig(testEnv(r, { ...shared, ...env })), { redis: r.redis, logger: false })
   await Promise.all([listenOn(t, token, tokenPort), listenOn(t, registration, registrationPort)])
 
@@ -121,4 +123,30 @@ export function verifyWithJwks (token: string, jwks: { keys: Array<Record<string
 /** Every key under the test prefix matching a pattern (relative to the prefix). */
 export async function keysMatching (r: TestRedis, pattern: string): Promise<string[]> {
   return (await r.raw.keys(`${r.prefix}${pattern}`)).map((k) => k.slice(r.prefix.length))
+}
+
+/** An MCP SDK OAuth client whose browser step signs in and consents; with `clientMetadataUrl` it uses CIMD. */
+export class TestProvider implements OAuthClientProvider {
+  client: OAuthClientInformationMixed | undefined
+  saved: OAuthTokens | undefined
+  verifier = ''
+  lastCallback: URL | null = null
+  readonly browser = new Browser()
+  constructor (private readonly signin: { issuer: string, email: string, password: string }, readonly clientMetadataUrl?: string) {}
+
+  get redirectUrl (): string { return 'http://127.0.0.1:53682/callback' }
+  get clientMetadata (): OAuthClientMetadata {
+    return { client_name: this.clientMetadataUrl ? 'SDK CIMD Client' : 'SDK Test Client', redirect_uris: [this.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }
+  }
+
+  state (): string { return 'sdk-state-1' }
+  clientInformation (): OAuthClientInformationMixed | undefined { return this.client }
+  saveClientInformation (info: OAuthClientInformationMixed): void { this.client = info }
+  tokens (): OAuthTokens | undefined { return this.saved }
+  saveTokens (tokens: OAuthTokens): void { this.saved = tokens }
+  saveCodeVerifier (v: string): void { this.verifier = v }
+  codeVerifier (): string { return this.verifier }
+  async redirectToAuthorization (url: URL): Promise<void> {
+    this.lastCallback = await authorizeInBrowser(this.browser, url.toString(), this.signin)
+  }
 }

@@ -215,7 +215,8 @@ t.test('metadata and CORS', async (t) => {
     t.same(doc.response_types_supported, ['code'])
     t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token'])
     t.same(doc.code_challenge_methods_supported, ['S256'])
-    t.same(doc.token_endpoint_auth_methods_supported, ['none'])
+    t.same(doc.token_endpoint_auth_methods_supported, ['none', 'private_key_jwt'], 'public clients, and metadata-document clients with keys')
+    t.equal(doc.client_id_metadata_document_supported, true, 'https client_ids (CIMD) are accepted')
     t.equal(doc.authorization_response_iss_parameter_supported, true)
   }
   for (const path of ['/.well-known/jwks.json', '/jwks.json']) {

@@ -30,6 +30,14 @@ export const keys = {
   client: (id: string) => `client:${id}`,
   clients: () => 'clients',
   clientGrants: (id: string) => `client:${id}:grants`,
+  // Client ID Metadata Documents (an https client_id): the validated document by URL hash, outbound
+  // fetches per document host (a window counter), client assertion ids seen (RFC 7523, single use)
+  cimdDocument: (urlHash: string) => `cimd:doc:${urlHash}`,
+  cimdStaleDocument: (urlHash: string) => `cimd:stale:${urlHash}`,
+  cimdHostFetches: (host: string) => `cimd:fetches:${host}`,
+  clientAssertionJti: (hash: string) => `cimd:jti:${hash}`,
+  // registration hygiene: the first client registered with this (address, metadata) fingerprint
+  registrationFingerprint: (hash: string) => `dcr:fp:${hash}`,
   // grants: one user's authorization of one client
   grant: (id: string) => `grant:${id}`,
   grantRefreshTokens: (id: string) => `grant:${id}:rts`,

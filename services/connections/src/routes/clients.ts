@@ -1,6 +1,6 @@
 /**
  * Operators:
- * GET  /v1/clients                    registered clients, with how many active grants each holds
+ * GET  /v1/clients                    clients (registered and metadata-document), with how many active grants each holds
  * POST /v1/clients/:clientId/revoke   revoke every user's grant of the client and disable it
  * POST /v1/clients/:clientId/enable   let a disabled client be authorized again (revoked grants stay revoked)
  */
@@ -9,7 +9,7 @@ import type { Static } from '@sinclair/typebox'
 import { ApiError } from '@uspl/errors'
 import { keys } from '@uspl/core'
 import { principalOf, actorOf } from '../auth.ts'
-import { activeGrants, openSessions } from '../connections.ts'
+import { activeGrants, documentHost, openSessions } from '../connections.ts'
 import { bulkResult } from './bulk.ts'
 import { ClientList, ClientParams, ClientRevokeResult, EnableResult, errors, operatorOnly } from '../schemas.ts'
 
@@ -23,6 +23,9 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
     const clients = await app.domain.clients.list()
     const items = await Promise.all(clients.map(async (c) => ({
       client_id: c.clientId,
+      kind: c.kind,
+      host: documentHost(c, c.clientId),
+      duplicate_of: c.duplicateOf,
       client_name: c.metadata.client_name ?? null,
       logo_uri: c.metadata.logo_uri ?? null,
       redirect_uris: c.metadata.redirect_uris,

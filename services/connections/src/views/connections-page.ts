@@ -39,7 +39,7 @@ function row (c: Connection, i: number): string {
   ${logo(c)}
   <div class="info">
     <h2 class="name">${name}</h2>
-    ${c.redirect_host ? `<p class="host">${escapeHtml(c.redirect_host)}</p>` : ''}
+    ${c.client_host ?? c.redirect_host ? `<p class="host">${escapeHtml((c.client_host ?? c.redirect_host) as string)}</p>` : ''}
     <p class="meta"><span class="label">Access:</span> ${scopes}</p>
     <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time></p>
   </div>

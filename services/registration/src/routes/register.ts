@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify'
 import { validateClientMetadata } from '../lib/client-metadata.ts'
 import { clientInformation } from '../lib/client-response.ts'
+import { firstRegistrationFor, registrationFingerprint } from '../lib/duplicates.ts'
+import { newId } from '@uspl/core'
 
 export const REGISTRATION_BODY_LIMIT = 16 * 1024
 
@@ -13,9 +15,14 @@ export default async function register (app: FastifyInstance): Promise<void> {
   app.post('/register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { public: true, rateLimit: {} } }, async (request, reply) => {
     // step: validate the metadata (refusals name the field and why)
     const metadata = validateClientMetadata(request.body)
+    // step: hygiene (an identical registration from the same address within the window is a duplicate)
+    const clientId = newId('cli', 16)
+    const duplicateOf = config.REGISTRATION_DUPLICATE_WINDOW_S > 0
+      ? await firstRegistrationFor(app.redis, registrationFingerprint(request.ip, metadata), clientId, config.REGISTRATION_DUPLICATE_WINDOW_S)
+      : null
     // step: store the client
-    const { client, registrationAccessToken } = await clients.create(metadata)
-    request.log.info({ clientId: client.clientId, clientName: metadata.client_name }, 'client registered')
+    const { client, registrationAccessToken } = await clients.create(metadata, duplicateOf ? { clientId, duplicateOf, firstTtlS: config.REGISTRATION_DUPLICATE_TTL_S } : { clientId })
+    request.log.info({ clientId: client.clientId, clientName: metadata.client_name, duplicateOf }, 'client registered')
     // step: answer with what was registered
     reply.code(201).header('cache-control', 'no-store').header('pragma', 'no-cache')
     return { ...clientInformation(client, config.REGISTRATION_URL), registration_access_token: registrationAccessToken }

@@ -4,10 +4,11 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { OAuthError } from '@uspl/errors'
+import { MAX_DOCUMENT_CLIENT_ID_LENGTH } from '@uspl/core'
 import { param } from './oauth.ts'
 
 export function presentedClientId (request: FastifyRequest, body: unknown, required = true): string | undefined {
-  const fromBody = param(body, 'client_id', 128)
+  const fromBody = param(body, 'client_id', MAX_DOCUMENT_CLIENT_ID_LENGTH)
   const header = request.headers.authorization
   let fromBasic: string | undefined
   if (typeof header === 'string' && /^basic /i.test(header)) {

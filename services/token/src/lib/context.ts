@@ -13,6 +13,10 @@ import { KeyRing } from './signing-keys.ts'
 import { AuthRequestStore, CodeStore } from './codes.ts'
 import { RefreshTokenStore } from './refresh-tokens.ts'
 import { SigninThrottle } from './throttle.ts'
+import { createCimdResolver, type CimdFetchOverrides } from './cimd/index.ts'
+import type { CimdResolver } from './cimd/resolver.ts'
+import { ClientResolver } from './clients.ts'
+import { ClientAuthenticator } from './client-assertion.ts'
 
 export interface TokenContext {
   config: Config
@@ -28,6 +32,11 @@ export interface TokenContext {
   codes: CodeStore
   refreshTokens: RefreshTokenStore
   throttle: SigninThrottle
+  /** Client ID Metadata Documents: the cache and fetcher */
+  cimd: CimdResolver
+  /** the one lookup of a client by id (registered or metadata document) */
+  resolveClient: ClientResolver
+  clientAuth: ClientAuthenticator
   /** the signed-in browser session, or null */
   session: (request: FastifyRequest) => Promise<(BrowserSession & { sid: string }) | null>
   setSessionCookie: (reply: FastifyReply, sid: string) => void
@@ -40,7 +49,9 @@ declare module 'fastify' {
   }
 }
 
-async function context (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+export type { CimdFetchOverrides }
+
+async function context (app: FastifyInstance, opts: { config: Config, cimdFetch?: CimdFetchOverrides }): Promise<void> {
   const { config } = opts
   const redis = app.redis
   // first: a bad SIGNING_KEYS_FILE stops the build before anything is opened
@@ -49,12 +60,14 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
   app.addHook('onClose', revocation.close)
   const secure = config.ISSUER_URL.startsWith('https:')
   const sessions = new BrowserSessionStore(redis, config.SESSION_TTL_S)
+  const clients = new ClientStore(redis, config.CLIENT_IDLE_TTL_S)
+  const cimd = createCimdResolver(redis, config, opts.cimdFetch)
   const ctx: TokenContext = {
     config,
     accounts: new AccountStore(redis),
     apiKeys: new ApiKeyStore(redis),
     sessions,
-    clients: new ClientStore(redis, config.CLIENT_IDLE_TTL_S),
+    clients,
     grants: new GrantStore(redis, config.REDIS_PREFIX),
     denylist: new Denylist(redis),
     revoker: revocation.revoker,
@@ -62,6 +75,9 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
     authRequests: new AuthRequestStore(redis),
     codes: new CodeStore(redis),
     refreshTokens: new RefreshTokenStore(redis),
+    cimd,
+    resolveClient: new ClientResolver(clients, cimd),
+    clientAuth: new ClientAuthenticator({ redis, cimd, issuer: config.ISSUER_URL, tokenEndpoint: `${config.ISSUER_URL}/token` }),
     throttle: new SigninThrottle(redis, { perAccount: config.SIGNIN_MAX_FAILURES_PER_ACCOUNT, perAddress: config.SIGNIN_MAX_FAILURES_PER_ADDRESS, windowS: config.SIGNIN_FAILURE_WINDOW_S }),
     async session (request) {
       const sid = request.cookies[SESSION_COOKIE]

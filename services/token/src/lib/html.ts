@@ -34,6 +34,7 @@ button{font:inherit;font-weight:600;padding:.7rem 1rem;border-radius:8px;border:
 .scope code{font-weight:600}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em;word-break:break-all}
 .app{font-weight:700}
+.verified-host{margin:.25rem 0 .75rem}.host{font-size:1.1rem;unicode-bidi:isolate}
 .subhead{font-size:1rem;margin:1rem 0 0}
 @media (prefers-color-scheme: dark){
  body{background:#121316;color:#e8eaed}
@@ -111,6 +112,8 @@ export interface ConsentView {
   csrf: string
   clientName: string | null
   clientId: string
+  /** a metadata-document client: the host its document was fetched from (shown apart from the name) */
+  clientHost?: string | null
   redirectHost: string
   scopes: Array<{ name: string, description: string }>
   localhostOnly: boolean
@@ -125,6 +128,7 @@ export function consentPage (reply: FastifyReply, v: ConsentView): FastifyReply 
     : ''
   const hidden = `<input type="hidden" name="request" value="${escapeHtml(v.requestId)}"><input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">`
   return sendPage(reply, `Allow ${v.clientName ?? 'this application'}?`, `<h1><span class="app">${name}</span> wants to access your account</h1>
+${v.clientHost ? `<p class="verified-host">Identified by <strong dir="ltr" class="host"><bdi>${escapeHtml(v.clientHost)}</bdi></strong> (its published client metadata)</p>` : ''}
 <p class="muted">Signed in as ${escapeHtml(v.userEmail)}. After you decide, you return to <code>${escapeHtml(v.redirectHost)}</code>.</p>
 ${warning}
 <h2 class="muted subhead">It will be able to:</h2>

@@ -5,11 +5,12 @@
  * under a random id; the browser goes to /consent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { findRedirectUri, type Client } from '@uspl/core'
+import { findRedirectUri, MAX_DOCUMENT_CLIENT_ID_LENGTH, type Client } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
 import { errorPage } from '../lib/html.ts'
 import { authorizationResponseUrl, authorizationScope, CHALLENGE_RE, param, resourceMatches } from '../lib/oauth.ts'
 import type { AuthRequest } from '../lib/codes.ts'
+import { CimdError } from '../lib/cimd/errors.ts'
 
 /** A problem the user must see here, because the client cannot be trusted to receive it. */
 class NoRedirectError extends Error {
@@ -17,12 +18,20 @@ class NoRedirectError extends Error {
 }
 
 export default async function authorize (app: FastifyInstance): Promise<void> {
-  const { clients, authRequests, config } = app.oauth
+  const { resolveClient, authRequests, config } = app.oauth
 
-  async function findClient (input: unknown): Promise<Client> {
-    const clientId = param(input, 'client_id', 128)
+  async function findClient (request: FastifyRequest, input: unknown): Promise<Client> {
+    const clientId = param(input, 'client_id', MAX_DOCUMENT_CLIENT_ID_LENGTH)
     if (!clientId) throw new NoRedirectError('Missing client', 'The request does not say which application is asking (client_id is missing).')
-    const client = await clients.get(clientId)
+    let client: Client | null
+    try {
+      client = await resolveClient.find(clientId)
+    } catch (err) {
+      // a metadata document that cannot be used: its redirect URIs are unverified, so never redirect
+      if (!(err instanceof CimdError)) throw err
+      request.log.info({ clientId, problem: err.problem }, 'client metadata document refused')
+      throw new NoRedirectError('Application could not be verified', `This application identifies itself by ${clientId}, but its metadata document could not be used: ${err.message}.`, err.problem === 'rate_limited' ? 429 : 400)
+    }
     if (!client) throw new NoRedirectError('Unknown application', 'This application is not registered here (unknown client_id), or its registration expired. Try connecting again from the application.')
     if (client.disabledAt !== null) throw new NoRedirectError('Application disabled', 'An operator disabled this application, so it cannot be authorized.', 403)
     return client
@@ -65,7 +74,7 @@ export default async function authorize (app: FastifyInstance): Promise<void> {
     let client: Client
     let redirectUri: string
     try {
-      client = await findClient(input)
+      client = await findClient(request, input)
       redirectUri = matchRedirectUri(client, input)
     } catch (err) {
       if (err instanceof NoRedirectError) return errorPage(reply, err.status, err.title, err.message)

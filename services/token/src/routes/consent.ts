@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { constantTimeEqual, isLoopbackHost, type Client } from '@uspl/core'
 import { consentPage, errorPage } from '../lib/html.ts'
 import { authorizationResponseUrl, SCOPE_DESCRIPTIONS } from '../lib/oauth.ts'
+import { documentHost, safeDisplayName } from '../lib/client-display.ts'
 
 interface ConsentBody { request?: unknown, csrf?: unknown, decision?: unknown }
 
@@ -25,14 +26,15 @@ function localhostOnly (client: Client): boolean {
 }
 
 export default async function consent (app: FastifyInstance): Promise<void> {
-  const { authRequests, clients, grants, codes, accounts, config } = app.oauth
+  const { authRequests, clients, resolveClient, grants, codes, accounts, config } = app.oauth
   const options = { config: { public: true, cors: false as const } }
 
   const expired = (reply: FastifyReply): FastifyReply =>
     errorPage(reply, 400, 'This request expired', 'The authorization request is no longer valid (it expired or was already answered). Start connecting again from your application.')
 
   async function usableClient (clientId: string): Promise<Client | null> {
-    const client = await clients.get(clientId)
+    // a metadata document that can no longer be used (changed, gone) makes the client unavailable
+    const client = await resolveClient.find(clientId).catch((err: Error) => { if (err.name === 'CimdError') return null; throw err })
     return client && client.disabledAt === null ? client : null
   }
 
@@ -52,8 +54,9 @@ export default async function consent (app: FastifyInstance): Promise<void> {
     return consentPage(reply, {
       requestId: id,
       csrf: session.csrf,
-      clientName: client.metadata.client_name ?? null,
+      clientName: safeDisplayName(client.metadata.client_name),
       clientId: client.clientId,
+      clientHost: documentHost(client),
       redirectHost: hostOf(pending.redirectUri),
       scopes: pending.scope.split(' ').map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? name })),
       localhostOnly: localhostOnly(client),

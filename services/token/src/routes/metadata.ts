@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { SUPPORTED_SCOPES } from '../lib/oauth.ts'
+import { CLIENT_ASSERTION_ALGORITHMS } from '../lib/client-assertion.ts'
 
 export function metadataDocument (issuer: string, registrationUrl: string): Record<string, unknown> {
   return {
@@ -19,8 +20,12 @@ export function metadataDocument (issuer: string, registrationUrl: string): Reco
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: ['none'],
-    revocation_endpoint_auth_methods_supported: ['none'],
+    // none for registered and metadata-document clients; private_key_jwt for documents that publish keys
+    token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGORITHMS],
+    revocation_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
+    revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGORITHMS],
+    client_id_metadata_document_supported: true,
     introspection_endpoint_auth_methods_supported: ['bearer'],
     authorization_response_iss_parameter_supported: true
   }

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import { nowSeconds } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
-import { presentedClientId } from '../lib/client-auth.ts'
+import { requestingClient } from '../lib/client-assertion.ts'
 import { readAccessToken } from '../lib/jwt.ts'
 import { param } from '../lib/oauth.ts'
 
@@ -41,7 +41,8 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     if (!token) throw new OAuthError('invalid_request', 'token is required')
     const hint = param(body, 'token_type_hint')
     if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') throw new OAuthError('unsupported_token_type', `token_type_hint ${hint} is not supported`)
-    const clientId = presentedClientId(request, body, false)
+    // a named client must exist and prove itself as its metadata says (private_key_jwt for some)
+    const clientId = (await requestingClient(app.oauth, request, body, false))?.clientId
     // step: revoke what the token is (the hint only orders the lookups)
     const order = hint === 'access_token' ? [revokeAccessToken, revokeRefreshToken] : [revokeRefreshToken, revokeAccessToken]
     for (const attempt of order) if (await attempt(token, clientId)) break

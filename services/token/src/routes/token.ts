@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { constantTimeEqual, s256, type Client } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
-import { presentedClientId } from '../lib/client-auth.ts'
+import { requestingClient } from '../lib/client-assertion.ts'
 import { signAccessToken } from '../lib/jwt.ts'
 import { narrowScope, param, resourceMatches, VERIFIER_RE } from '../lib/oauth.ts'
 import { newRefreshToken } from '../lib/refresh-tokens.ts'
@@ -26,9 +26,8 @@ export default async function token (app: FastifyInstance): Promise<void> {
 
   const invalidGrant = (why: string): OAuthError => new OAuthError('invalid_grant', why)
 
-  async function findClient (clientId: string, disabledError: 'invalid_client' | 'invalid_grant'): Promise<Client> {
-    const client = await clients.get(clientId)
-    if (!client) throw new OAuthError('invalid_client', 'unknown client (not registered, or its registration expired)', 401)
+  async function findClient (request: FastifyRequest, body: unknown, disabledError: 'invalid_client' | 'invalid_grant'): Promise<Client> {
+    const client = await requestingClient(app.oauth, request, body) as Client
     if (client.disabledAt !== null) {
       throw disabledError === 'invalid_client'
         ? new OAuthError('invalid_client', 'an operator disabled this client', 401)
@@ -44,15 +43,15 @@ export default async function token (app: FastifyInstance): Promise<void> {
 
   async function authorizationCode (request: FastifyRequest, body: unknown): Promise<TokenResponse> {
     // step: parameters
-    const clientId = presentedClientId(request, body) as string
     const code = param(body, 'code', 256)
     if (!code) throw new OAuthError('invalid_request', 'code is required')
     const verifier = param(body, 'code_verifier', 256)
     if (!verifier) throw new OAuthError('invalid_request', 'code_verifier is required (PKCE)')
     const redirectUri = param(body, 'redirect_uri', 2000)
     const resource = param(body, 'resource')
-    // step: client
-    const client = await findClient(clientId, 'invalid_client')
+    // step: client (and its authentication)
+    const client = await findClient(request, body, 'invalid_client')
+    const clientId = client.clientId
     // step: the code (a used one is a replay: revoke what it created)
     const found = await codes.lookup(code)
     if (found.status === 'used') {
@@ -86,13 +85,12 @@ export default async function token (app: FastifyInstance): Promise<void> {
 
   async function refreshToken (request: FastifyRequest, body: unknown): Promise<TokenResponse> {
     // step: parameters
-    const clientId = presentedClientId(request, body) as string
     const presented = param(body, 'refresh_token', 256)
     if (!presented) throw new OAuthError('invalid_request', 'refresh_token is required')
     const resource = param(body, 'resource')
     const requestedScope = param(body, 'scope', 1024)
-    // step: client
-    await findClient(clientId, 'invalid_grant')
+    // step: client (and its authentication)
+    const { clientId } = await findClient(request, body, 'invalid_grant')
     // step: the refresh token and its bindings
     const current = await refreshTokens.get(presented)
     if (!current) throw invalidGrant('the refresh token is invalid, expired or revoked')
