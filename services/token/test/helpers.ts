@@ -6,7 +6,7 @@
  */
 import Fastify from 'fastify'
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
-import { testRedis, testEnv, freePort, Browser, authorizeInBrowser, type TestRedis } from '@uspl/testing'
+import { testRedis, testEnv, freePort, Browser, authorizeInBrowser, hiddenField, type TestRedis } from '@uspl/testing'
 
 export { Browser, hiddenField, location, authorizeInBrowser } from '@uspl/testing'
 import { AccountStore, s256, randomToken, type User } from '@uspl/core'
@@ -121,4 +121,13 @@ export function verifyWithJwks (token: string, jwks: { keys: Array<Record<string
 /** Every key under the test prefix matching a pattern (relative to the prefix). */
 export async function keysMatching (r: TestRedis, pattern: string): Promise<string[]> {
   return (await r.raw.keys(`${r.prefix}${pattern}`)).map((k) => k.slice(r.prefix.length))
+}
+
+/** Signs a browser in (the sign-in form with its CSRF cookie), so it holds a session cookie. */
+export async function signIn (stack: Stack, browser: Browser = new Browser()): Promise<Browser> {
+  const page = await browser.request(`${stack.issuer}/signin`)
+  const html = await page.text()
+  const res = await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(html, 'csrf'), email: stack.user.email, password: stack.password } })
+  if (res.status !== 303 || !browser.cookies.has('uspl_session')) throw new Error(`sign-in failed: ${res.status}`)
+  return browser
 }
