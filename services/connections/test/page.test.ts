@@ -142,3 +142,44 @@ t.test('the page fits a 375×667 phone screen', async (t) => {
   t.ok(target && target.height >= 44, 'touch-sized buttons')
   t.same(cspErrors, [])
 })
+
+t.test('a name with bidi controls (stored before registration refused them) cannot reorder the page, and stays typeable', async (t) => {
+  const { f, base, browser } = await start(t)
+  const ann = await f.user('Ann')
+  // U+202E reverses everything after it to the end of the paragraph unless the name is isolated
+  const evil = await f.client('Evil\u202E\u200B')
+  const grant = await f.grant(ann, evil)
+  const s = await f.signIn(ann)
+  const { page, cspErrors } = await signedIn(browser, base, s.sid)
+  await page.goto(`${base}/connections`)
+  await page.getByRole('button', { name: /^Actions for Evil/ }).click()
+  await page.getByRole('menuitem', { name: 'Revoke access' }).click()
+  const dialog = page.getByRole('dialog')
+  await dialog.waitFor({ state: 'visible' })
+  // where the text after the name is drawn: to the right of the name, in reading order
+  const layout = await page.evaluate(() => {
+    const desc = document.getElementById('revoke-desc') as HTMLElement
+    const name = desc.querySelector('bdi') as HTMLElement
+    const after = name.nextSibling as Text
+    const range = document.createRange()
+    const start = after.data.indexOf('will')
+    range.setStart(after, start)
+    range.setEnd(after, start + 4)
+    const word = range.getBoundingClientRect()
+    range.setStart(after, start + 5)
+    range.setEnd(after, start + 9)
+    const next = range.getBoundingClientRect()
+    return { isolate: getComputedStyle(name).unicodeBidi, nameRight: name.getBoundingClientRect().right, willLeft: word.left, loseLeft: next.left }
+  })
+  t.equal(layout.isolate, 'isolate', 'the name is bidi-isolated')
+  t.ok(layout.willLeft >= layout.nameRight - 1, `the words after it follow it (${layout.willLeft} >= ${layout.nameRight})`)
+  t.ok(layout.loseLeft > layout.willLeft, 'and read left to right, not reversed')
+  t.ok(await page.locator('li.app .name bdi').count() === 1, 'the list isolates the name too')
+  // a person types what they see: "Evil"
+  await page.getByLabel(/^Type Evil/).fill('Evil')
+  await dialog.getByRole('button', { name: 'Revoke access' }).click()
+  await page.locator(`[data-grant-id="${grant.id}"]`).waitFor({ state: 'detached' })
+  t.ok(await f.r.redis.hget(keys.grant(grant.id), 'revoked_at'), 'revoked with the typeable name')
+  t.equal(await page.locator('#status bdi').textContent(), 'Evil\u202E\u200B', 'the status line isolates it as well')
+  t.same(cspErrors, [], 'no CSP violations or script errors')
+})

@@ -88,6 +88,48 @@ t.test('refusals: each bad redirect URI with invalid_redirect_uri naming it and 
   t.same(await r.redis.smembers('clients'), [], 'nothing registered')
 })
 
+t.test('names that cannot spoof: bidi, invisible and control characters are refused in every shown string', async (t) => {
+  const { app: a, r } = await app(t)
+  const ok = { redirect_uris: ['https://app.example/cb'] }
+  const spoofs: Array<[string, string]> = [
+    ['right-to-left override', 'Evil \u202Etnuocca'],
+    ['right-to-left isolate', 'Evil \u2067x'],
+    ['left-to-right mark', 'Claude\u200E'],
+    ['arabic letter mark', 'Claude\u061C'],
+    ['zero-width space', 'Cla\u200Bude'],
+    ['zero-width joiner', 'Cla\u200Dude'],
+    ['word joiner', 'Cla\u2060ude'],
+    ['byte order mark', '\uFEFFClaude'],
+    ['soft hyphen', 'Cla\u00ADude'],
+    ['tag character', 'Claude\u{E0041}'],
+    ['hangul filler', 'Claude\u3164'],
+    ['NUL', 'Claude\u0000'],
+    ['newline', 'Claude\nAllow'],
+    ['tab', 'Claude\tx'],
+    ['C1 control', 'Claude\u0085'],
+    ['line separator', 'Claude\u2028x']
+  ]
+  for (const [what, name] of spoofs) {
+    const res = await register(a, { ...ok, client_name: name })
+    t.equal(res.status, 400, `client_name with a ${what}: 400`)
+    t.equal(res.body.error, 'invalid_client_metadata', `${what}: invalid_client_metadata`)
+    t.match(res.body.error_description, /^client_name contains U\+[0-9A-F]{4,5} /, `${what}: names the code point`)
+  }
+  for (const field of ['software_id', 'software_version', 'scope']) {
+    const res = await register(a, { ...ok, [field]: 'x\u202Ey' })
+    t.equal(res.body.error, 'invalid_client_metadata', `${field} refused too`)
+  }
+  const contacts = await register(a, { ...ok, contacts: ['ops@example.com', 'a\u200Bb@example.com'] })
+  t.equal(contacts.body.error, 'invalid_client_metadata', 'a contact too')
+  t.same(await r.raw.keys(`${r.prefix}client:*`), [], 'nothing registered')
+  // what real clients send still passes: accents, CJK, emoji, right-to-left script without controls
+  for (const name of ['Café Présence', 'クロード', 'Claude 🤖', 'تطبيق', 'VS Code — Insiders']) {
+    const res = await register(a, { ...ok, client_name: name })
+    t.equal(res.status, 201, `${name}: registered`)
+    t.equal(res.body.client_name, name)
+  }
+})
+
 t.test('refusals: invalid_client_metadata for the other fields', async (t) => {
   const { app: a } = await app(t)
   const ok = { redirect_uris: ['https://app.example/cb'] }

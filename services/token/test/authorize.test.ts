@@ -288,3 +288,16 @@ t.test('a private-use scheme redirect (cursor://) works end to end, without the 
   t.equal(callback.searchParams.get('iss'), stack.issuer)
   t.ok(callback.searchParams.get('code'))
 })
+
+t.test('consent page: a name with bidi controls (stored before registration refused them) is isolated', async (t) => {
+  const stack = await startStack(t)
+  const { client } = await stack.token.oauth.clients.create({ client_name: 'Evil \u202Etnuocca', redirect_uris: ['http://127.0.0.1:9999/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] })
+  const browser = await signIn(stack)
+  let res = await browser.request(stack.issuer + authorizeUrl(stack, { client_id: client.clientId }))
+  res = await browser.request(location(res, stack.issuer))
+  const page = await res.text()
+  t.equal(res.status, 200)
+  t.match(page, '<h1><span class="app"><bdi>Evil \u202Etnuocca</bdi></span> wants to access your account</h1>', 'the name cannot reverse the heading')
+  t.match(page, '<title>Allow \u2068Evil \u202Etnuocca\u2069?</title>', 'nor the title')
+  t.match(page, 'bdi{unicode-bidi:isolate}')
+})

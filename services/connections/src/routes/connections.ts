@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Static } from '@sinclair/typebox'
 import { ApiError } from '@uspl/errors'
+import { typeableText } from '@uspl/core'
 import { principalOf, actorOf } from '../auth.ts'
 import { activeGrants, toConnections, displayName, openSessions } from '../connections.ts'
 import {
@@ -55,7 +56,8 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
       grant.revokedAt === null ? openSessions(app, [grant.id]) : Promise.resolve([0])
     ])
     const name = displayName(client, grant.clientId)
-    if (request.body.confirm.trim() !== name) {
+    // (compared as typed: a name stored before registration refused invisible characters is still typeable)
+    if (typeableText(request.body.confirm) !== typeableText(name)) {
       throw new ApiError('confirmation_mismatch', "confirm must be the application's name exactly as listed", 400)
     }
     // 3. revoke (already revoked: report the first revocation)

@@ -4,6 +4,7 @@
  * menu button: Enter, Space, arrow keys, Home, End, Escape), the confirmation dialog (type the app's name)
  * and the call to the API with the session's CSRF token; the row goes away when the revocation succeeds.
  */
+import { UNSHOWABLE_SOURCE } from '@uspl/core'
 import type { Connection } from '../schemas.ts'
 
 export function escapeHtml (s: string): string {
@@ -37,8 +38,8 @@ function row (c: Connection, i: number): string {
   return `<li class="app" data-grant-id="${escapeHtml(c.grant_id)}" data-name="${name}">
   ${logo(c)}
   <div class="info">
-    <h2 class="name">${name}</h2>
-    ${c.redirect_host ? `<p class="host">${escapeHtml(c.redirect_host)}</p>` : ''}
+    <h2 class="name"><bdi>${name}</bdi></h2>
+    ${c.redirect_host ? `<p class="host"><bdi>${escapeHtml(c.redirect_host)}</bdi></p>` : ''}
     <p class="meta"><span class="label">Access:</span> ${scopes}</p>
     <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time></p>
   </div>
@@ -82,9 +83,9 @@ ${connections.map(row).join('\n')}
 </main>
 <dialog id="revoke-dialog" aria-labelledby="revoke-title" aria-describedby="revoke-desc">
   <form id="revoke-form" method="dialog" novalidate>
-    <h2 id="revoke-title">Revoke access for <span class="target-name"></span>?</h2>
-    <p id="revoke-desc"><span class="target-name"></span> will lose access at once: its open sessions close and it can no longer use your account until you authorize it again.</p>
-    <label for="confirm-input">Type <strong class="target-name"></strong> to confirm</label>
+    <h2 id="revoke-title">Revoke access for <bdi class="target-name"></bdi>?</h2>
+    <p id="revoke-desc"><bdi class="target-name"></bdi> will lose access at once: its open sessions close and it can no longer use your account until you authorize it again.</p>
+    <label for="confirm-input">Type <strong><bdi class="target-name"></bdi></strong> to confirm</label>
     <input id="confirm-input" name="confirm" type="text" autocomplete="off" autocapitalize="off" spellcheck="false" required>
     <p id="revoke-error" class="error" role="alert" hidden></p>
     <div class="buttons">
@@ -119,6 +120,7 @@ h1:focus{outline:none}
 .host{margin:0;color:#5c6470;font-size:.9rem;overflow-wrap:anywhere}
 .meta{margin:.25rem 0 0;font-size:.9rem;color:#333a44;overflow-wrap:anywhere}
 .label{color:#5c6470}
+bdi{unicode-bidi:isolate}
 code{font:.85rem ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f3;border-radius:4px;padding:0 .3rem;overflow-wrap:anywhere}
 .muted{color:#5c6470}
 .actions{flex:none;position:relative}
@@ -255,7 +257,10 @@ const SCRIPT = `
     input.focus();
   }
 
-  function matches () { return current !== null && input.value.trim() === current.name; }
+  // what a person can type: names stored before registration refused invisible characters compare without them
+  var unshowable = new RegExp(${JSON.stringify(UNSHOWABLE_SOURCE)}, 'gu');
+  function typeable (s) { return s.replace(unshowable, '').trim(); }
+  function matches () { return current !== null && typeable(input.value) === typeable(current.name); }
 
   input.addEventListener('input', function () {
     confirmButton.disabled = busy || !matches();
@@ -314,7 +319,9 @@ const SCRIPT = `
     current = target;
     target.row.remove();
     dialog.close('revoked');
-    status.textContent = target.name + ' no longer has access to your account.';
+    var who = document.createElement('bdi');
+    who.textContent = target.name;
+    status.replaceChildren(who, ' no longer has access to your account.');
     if (!list.querySelector('.app')) {
       list.hidden = true;
       empty.hidden = false;

@@ -10,6 +10,16 @@ export function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
 }
 
+/** An untrusted string in running text: escaped and bidi-isolated, so it cannot reorder the text around it. */
+export function untrusted (value: string): string {
+  return `<bdi>${escapeHtml(value)}</bdi>`
+}
+
+/** The same for plain text (the page title): between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE. */
+function isolatedText (value: string): string {
+  return `\u2068${value}\u2069`
+}
+
 const CSS = `
 *,*::before,*::after{box-sizing:border-box}
 html{color-scheme:light dark}
@@ -32,6 +42,7 @@ button{font:inherit;font-weight:600;padding:.7rem 1rem;border-radius:8px;border:
 .warning{background:#fff6e0;color:#6b4a00;border:1px solid #f0d48a;border-radius:8px;padding:.75rem;margin:1rem 0}
 .scope{border:1px solid #dfe2e8;border-radius:8px;padding:.75rem;margin:1rem 0}
 .scope code{font-weight:600}
+bdi{unicode-bidi:isolate}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em;word-break:break-all}
 .app{font-weight:700}
 .subhead{font-size:1rem;margin:1rem 0 0}
@@ -118,18 +129,18 @@ export interface ConsentView {
 }
 
 export function consentPage (reply: FastifyReply, v: ConsentView): FastifyReply {
-  const name = v.clientName ? escapeHtml(v.clientName) : 'An unnamed application'
+  const name = v.clientName ? untrusted(v.clientName) : 'An unnamed application'
   const scopes = v.scopes.map((s) => `<div class="scope"><code>${escapeHtml(s.name)}</code><p>${escapeHtml(s.description)}</p></div>`).join('\n')
   const warning = v.localhostOnly
-    ? `<div class="warning" role="note"><strong>This application runs on your own computer.</strong> It sends you back to <code>${escapeHtml(v.redirectHost)}</code>. Allow it only if you started this connection yourself.</div>`
+    ? `<div class="warning" role="note"><strong>This application runs on your own computer.</strong> It sends you back to <code>${untrusted(v.redirectHost)}</code>. Allow it only if you started this connection yourself.</div>`
     : ''
   const hidden = `<input type="hidden" name="request" value="${escapeHtml(v.requestId)}"><input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">`
-  return sendPage(reply, `Allow ${v.clientName ?? 'this application'}?`, `<h1><span class="app">${name}</span> wants to access your account</h1>
-<p class="muted">Signed in as ${escapeHtml(v.userEmail)}. After you decide, you return to <code>${escapeHtml(v.redirectHost)}</code>.</p>
+  return sendPage(reply, `Allow ${v.clientName ? isolatedText(v.clientName) : 'this application'}?`, `<h1><span class="app">${name}</span> wants to access your account</h1>
+<p class="muted">Signed in as ${untrusted(v.userEmail)}. After you decide, you return to <code>${untrusted(v.redirectHost)}</code>.</p>
 ${warning}
 <h2 class="muted subhead">It will be able to:</h2>
 ${scopes}
-<p class="muted">Client ID <code>${escapeHtml(v.clientId)}</code>. You can disconnect it at any time from Connected Apps.</p>
+<p class="muted">Client ID <code>${untrusted(v.clientId)}</code>. You can disconnect it at any time from Connected Apps.</p>
 <div class="actions">
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="deny"><button class="secondary" type="submit">Deny</button></form>
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="allow"><button class="primary" type="submit">Allow</button></form>
