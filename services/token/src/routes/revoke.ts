@@ -33,7 +33,7 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     return true
   }
 
-  app.post('/revoke', { config: { public: true } }, async (request, reply) => {
+  app.post('/revoke', { config: { public: true, basicChallenge: true } }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
     const body = request.body ?? {}
     // step: parameters (a public client names itself; holding the token is what proves the right to revoke it)

@@ -114,7 +114,7 @@ export default async function token (app: FastifyInstance): Promise<void> {
     return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope, refresh_token: next.token }
   }
 
-  app.post('/token', { config: { public: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/token', { config: { public: true, basicChallenge: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const body = request.body ?? {}
     const grantType = param(body, 'grant_type')
