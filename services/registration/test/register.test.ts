@@ -213,7 +213,7 @@ t.test('rate limit per address: 429 with Retry-After and a JSON error, shared th
   const limited = await register(second, ok)
   t.equal(limited.status, 429)
   t.equal(limited.body.error, 'temporarily_unavailable')
-  t.match(limited.body.error_description, /too many registration requests/)
+  t.match(limited.body.error_description, /too many requests from this address/)
   const retry = Number(limited.headers['retry-after'])
   t.ok(retry > 0 && retry <= 60, 'Retry-After in seconds')
   t.match(limited.headers['content-type'], /application\/json/)
@@ -231,4 +231,19 @@ t.test('CORS is open on /register', async (t) => {
   t.equal(res.headers['access-control-allow-origin'], '*')
   const refused = await a.inject({ method: 'POST', url: '/register', payload: { redirect_uris: [] }, headers: { origin: 'https://inspector.example' } })
   t.equal(refused.headers['access-control-allow-origin'], '*', 'errors readable by browsers too')
+})
+
+t.test('no rate limit on RFC 7592 read/delete: guessed registration tokens get 429 per address and per client', async (t) => {
+  const { app: a } = await app(t, { RATE_LIMIT_FAILURES_MAX: '3' })
+  const { body: victim } = await register(a, { redirect_uris: ['https://app.example/cb'] })
+  const id = String(victim.client_id)
+  for (let i = 0; i < 3; i++) {
+    const res = await a.inject({ method: i % 2 === 0 ? 'GET' : 'DELETE', url: `/register/${id}`, remoteAddress: `198.51.100.${i + 1}`, headers: { authorization: `Bearer guessed-${i}` } })
+    t.equal(res.statusCode, 401, `guess ${i}: 401`)
+  }
+  const res = await a.inject({ url: `/register/${id}`, remoteAddress: '198.51.100.50', headers: { authorization: `Bearer ${String(victim.registration_access_token)}` } })
+  t.equal(res.statusCode, 429, 'the client is locked against a distributed guesser, even with its right token, until the window ends')
+  t.equal(res.json().error, 'temporarily_unavailable')
+  t.ok(Number(res.headers['retry-after']) > 0)
+  t.equal(res.headers['ratelimit-remaining'], '0')
 })

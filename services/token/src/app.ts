@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import cors from '@fastify/cors'
-import { baseFastify, type AppOptions } from '@uspl/server'
+import { baseFastify, rateLimits, oauthTooMany, type AppOptions } from '@uspl/server'
 import type { Config } from './config.ts'
 import context from './lib/context.ts'
 import basicChallenge from './lib/basic-challenge.ts'
@@ -31,6 +31,8 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     reply.header('x-frame-options', 'DENY')
     reply.header('x-content-type-options', 'nosniff')
   })
+  // failed credentials at /token, /revoke and /introspect, per address and client, shared by replicas
+  await app.register(rateLimits, { service: 'token', config, error: oauthTooMany })
   await app.register(context, { config })
   await app.register(basicChallenge, { realm: config.ISSUER_URL })
   await app.register(metadata)

@@ -1,4 +1,5 @@
 import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
+import { rateLimitSchema } from '@uspl/server/rate-limits'
 
 export const schema = {
   ...baseSchema(3001),
@@ -7,6 +8,7 @@ export const schema = {
   REGISTRATION_URL: common.REGISTRATION_URL,
   CONNECTIONS_URL: common.CONNECTIONS_URL,
   ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  ...rateLimitSchema,
   REFRESH_TOKEN_TTL_S: Type.Integer({ minimum: 300, maximum: 365 * 86400, default: 30 * 86400, description: 'refresh token lifetime (each rotation starts a new one); a grant unused this long expires' }),
   REFRESH_REUSE_GRACE_S: Type.Integer({ minimum: 0, maximum: 120, default: 10, description: 'a rotated refresh token presented again within this many seconds is a concurrent retry, not a replay' }),
   SESSION_TTL_S: Type.Integer({ minimum: 300, maximum: 90 * 86400, default: 7 * 86400, description: 'browser session (sign-in) lifetime' }),

@@ -2,6 +2,9 @@
 // Each test is named after the hole it pins.
 import t from 'tap'
 import { startStack, registerClient } from './helpers.ts'
+import { loadConfig } from '../src/config.ts'
+
+const loadDefault = (): ReturnType<typeof loadConfig> => loadConfig({})
 
 function basic (id: string, secret = 'guessed-secret'): string {
   return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
@@ -32,4 +35,83 @@ t.test('invalid_client after HTTP Basic carries WWW-Authenticate: Basic at /toke
   const noBasic = await post(`${stack.issuer}/token`, { grant_type: 'refresh_token', refresh_token: 'x'.repeat(43), client_id: 'cli_forged' })
   t.equal(noBasic.status, 401)
   t.equal(noBasic.headers.get('www-authenticate'), null, 'no Basic used: no Basic challenge')
+})
+
+t.test('no rate limit on guessed credentials: 60 failures per address in 5 minutes, then 429 with Retry-After (defaults)', async (t) => {
+  const stack = await startStack(t)
+  const client = await registerClient(stack)
+  t.equal(stack.config.RATE_LIMIT_FAILURES_MAX, 60, 'default: 60 failures')
+  t.equal(stack.config.RATE_LIMIT_FAILURES_WINDOW_S, 300, 'in 5 minutes')
+  const guess = (i: number): Promise<Response> => post(`${stack.issuer}/token`, { grant_type: 'authorization_code', code: `guessed-code-${i}`, code_verifier: 'v'.repeat(43), client_id: client.client_id, redirect_uri: 'http://127.0.0.1:9999/callback' })
+  for (let i = 0; i < 60; i++) {
+    const res = await guess(i)
+    if (res.status !== 400) t.fail(`guess ${i} answered ${res.status}`)
+    await res.arrayBuffer()
+  }
+  const limited = await guess(60)
+  t.equal(limited.status, 429, 'the 61st guess is refused without being checked')
+  t.same(await limited.json(), { error: 'temporarily_unavailable', error_description: `too many failed attempts; retry in ${limited.headers.get('retry-after')} seconds` })
+  const retry = Number(limited.headers.get('retry-after'))
+  t.ok(retry > 0 && retry <= 300, `Retry-After ${retry}`)
+  t.equal(limited.headers.get('ratelimit-limit'), '60')
+  t.equal(limited.headers.get('ratelimit-remaining'), '0')
+  // the other doors of the same service count on the same address
+  const introspect = await post(`${stack.issuer}/introspect`, { token: 'x' }, { authorization: 'Bearer uspl_guessed' })
+  t.equal(introspect.status, 429, '/introspect too')
+})
+
+t.test('failures count per client across addresses, and /revoke counts unknown tokens though it answers 200', async (t) => {
+  const stack = await startStack(t, { RATE_LIMIT_FAILURES_MAX: '4' })
+  const victim = await registerClient(stack)
+  const other = await registerClient(stack)
+  const form = (clientId: string): string => new URLSearchParams({ token: `guessed-${Math.random()}`, client_id: clientId }).toString()
+  // a distributed guesser: four addresses, one client
+  for (let i = 0; i < 4; i++) {
+    const res = await stack.token.inject({ method: 'POST', url: '/revoke', remoteAddress: `198.51.100.${i + 1}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form(victim.client_id) })
+    t.equal(res.statusCode, 200, `unknown token ${i}: 200 (RFC 7009 §2.2)`)
+  }
+  const fifth = await stack.token.inject({ method: 'POST', url: '/revoke', remoteAddress: '198.51.100.99', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form(victim.client_id) })
+  t.equal(fifth.statusCode, 429, 'a fresh address naming the same client is refused')
+  t.ok(Number(fifth.headers['retry-after']) > 0)
+  const basicToo = await stack.token.inject({ method: 'POST', url: '/revoke', remoteAddress: '198.51.100.98', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(victim.client_id) }, payload: 'token=guess' })
+  t.equal(basicToo.statusCode, 429, 'naming it through Basic too')
+  const unrelated = await stack.token.inject({ method: 'POST', url: '/revoke', remoteAddress: '198.51.100.99', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form(other.client_id) })
+  t.equal(unrelated.statusCode, 200, 'another client from that address is not limited')
+})
+
+t.test('the failure counts are shared by replicas (two token apps, one Redis)', async (t) => {
+  const stack = await startStack(t, { RATE_LIMIT_FAILURES_MAX: '6' })
+  const client = await registerClient(stack)
+  const { build } = await import('../src/app.ts')
+  const second = await build(stack.config, { redis: stack.r.redis, logger: false })
+  t.teardown(() => second.close())
+  const replicas = [stack.token, second]
+  for (let i = 0; i < 6; i++) {
+    const res = await replicas[i % 2].inject({ method: 'POST', url: '/token', remoteAddress: '203.0.113.7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: `guess-${i}`, client_id: client.client_id }).toString() })
+    t.equal(res.statusCode, 400, `guess ${i} on replica ${i % 2}: invalid_grant`)
+  }
+  for (const [i, app] of replicas.entries()) {
+    const res = await app.inject({ method: 'POST', url: '/token', remoteAddress: '203.0.113.7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'guess-x', client_id: client.client_id }).toString() })
+    t.equal(res.statusCode, 429, `replica ${i} refuses the 7th`)
+  }
+})
+
+t.test('every request to a limited door carries RateLimit-* headers; a flood from one address gets 429', async (t) => {
+  const stack = await startStack(t, { RATE_LIMIT_MAX: '3' })
+  t.equal(loadDefault().RATE_LIMIT_MAX, 6000, 'the default cap is high (a company NAT)')
+  const statuses: number[] = []
+  let last: Response | undefined
+  for (let i = 0; i < 4; i++) {
+    last = await post(`${stack.issuer}/token`, { grant_type: 'password' })
+    statuses.push(last.status)
+    if (i === 0) {
+      t.equal(last.headers.get('ratelimit-limit'), '3')
+      t.equal(last.headers.get('ratelimit-remaining'), '2')
+      t.ok(Number(last.headers.get('ratelimit-reset')) > 0)
+    }
+    await last.arrayBuffer()
+  }
+  t.same(statuses, [400, 400, 400, 429])
+  t.ok(Number(last?.headers.get('retry-after')) > 0, 'Retry-After on 429')
+  t.equal((await fetch(`${stack.issuer}/.well-known/jwks.json`)).status, 200, 'documents are not limited')
 })

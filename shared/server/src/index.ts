@@ -132,3 +132,4 @@ export async function runServer<C extends BaseConfig> (opts: RunOptions<C>): Pro
   await app.listen({ port: config.PORT, host: config.HOST })
   return app
 }
+export { default as rateLimits, rateLimitSchema, oauthTooMany, apiTooMany, failureKeys, type RateLimitConfig, type FailureLimitRoute } from './rate-limits.ts'

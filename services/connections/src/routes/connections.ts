@@ -16,7 +16,7 @@ const notFound = (): ApiError => new ApiError('not_found', 'no such connection',
 
 export default async function connectionsRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: Static<typeof ConnectionQuery> }>('/v1/connections', {
-    config: { auth: 'either' },
+    config: { auth: 'either', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'List connected apps',
@@ -34,7 +34,7 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
   })
 
   app.post<{ Params: Static<typeof GrantParams>, Body: Static<typeof RevokeGrantBody> }>('/v1/connections/:grantId/revoke', {
-    config: { auth: 'either' },
+    config: { auth: 'either', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'Revoke one connection',

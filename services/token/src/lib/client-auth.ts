@@ -6,6 +6,9 @@ import type { FastifyRequest } from 'fastify'
 import { OAuthError } from '@uspl/errors'
 import { param } from './oauth.ts'
 
+/** The failure-limit route config of endpoints where the client names itself in the body or Basic. */
+export const clientFailureLimit = { client: (request: FastifyRequest) => presentedClientId(request, request.body, false), clientInBody: true }
+
 export function presentedClientId (request: FastifyRequest, body: unknown, required = true): string | undefined {
   const fromBody = param(body, 'client_id', 128)
   const header = request.headers.authorization

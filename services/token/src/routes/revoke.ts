@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import { nowSeconds } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
-import { presentedClientId } from '../lib/client-auth.ts'
+import { clientFailureLimit, presentedClientId } from '../lib/client-auth.ts'
 import { readAccessToken } from '../lib/jwt.ts'
 import { param } from '../lib/oauth.ts'
 
@@ -33,7 +33,7 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     return true
   }
 
-  app.post('/revoke', { config: { public: true, basicChallenge: true } }, async (request, reply) => {
+  app.post('/revoke', { config: { public: true, basicChallenge: true, failureLimit: clientFailureLimit } }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
     const body = request.body ?? {}
     // step: parameters (a public client names itself; holding the token is what proves the right to revoke it)
@@ -44,7 +44,10 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     const clientId = presentedClientId(request, body, false)
     // step: revoke what the token is (the hint only orders the lookups)
     const order = hint === 'access_token' ? [revokeAccessToken, revokeRefreshToken] : [revokeRefreshToken, revokeAccessToken]
-    for (const attempt of order) if (await attempt(token, clientId)) break
+    let known = false
+    for (const attempt of order) if ((known = await attempt(token, clientId))) break
+    // an unknown token answers 200 (RFC 7009 §2.2) but is a guess all the same
+    if (!known) request.countFailure()
     return reply.code(200).send()
   })
 }

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { constantTimeEqual, s256, type Client } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
-import { presentedClientId } from '../lib/client-auth.ts'
+import { clientFailureLimit, presentedClientId } from '../lib/client-auth.ts'
 import { signAccessToken } from '../lib/jwt.ts'
 import { narrowScope, param, resourceMatches, VERIFIER_RE } from '../lib/oauth.ts'
 import { newRefreshToken } from '../lib/refresh-tokens.ts'
@@ -114,7 +114,7 @@ export default async function token (app: FastifyInstance): Promise<void> {
     return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope, refresh_token: next.token }
   }
 
-  app.post('/token', { config: { public: true, basicChallenge: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/token', { config: { public: true, basicChallenge: true, failureLimit: clientFailureLimit } }, async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const body = request.body ?? {}
     const grantType = param(body, 'grant_type')
