@@ -1,7 +1,9 @@
 // Issue 12, as an attacker sends it: raw HTTP to the listening service, no cookies, forged credentials.
 // Each test is named after the hole it pins.
 import t from 'tap'
-import { startStack, registerClient } from './helpers.ts'
+import { startStack, registerClient, obtainTokens, decodeJwt, keysMatching } from './helpers.ts'
+import { keys, hashSecret } from '@uspl/core'
+import { openSuccessor } from '../src/lib/refresh-tokens.ts'
 import { loadConfig } from '../src/config.ts'
 
 const loadDefault = (): ReturnType<typeof loadConfig> => loadConfig({})
@@ -114,4 +116,45 @@ t.test('every request to a limited door carries RateLimit-* headers; a flood fro
   t.same(statuses, [400, 400, 400, 429])
   t.ok(Number(last?.headers.get('retry-after')) > 0, 'Retry-After on 429')
   t.equal((await fetch(`${stack.issuer}/.well-known/jwks.json`)).status, 200, 'documents are not limited')
+})
+
+t.test('a rotated refresh token presented twice inside the grace window yields one chain, not two', async (t) => {
+  const stack = await startStack(t, { REFRESH_REUSE_GRACE_S: '30' })
+  const client = await registerClient(stack)
+  const tokens = await obtainTokens(stack, client.client_id)
+  const refresh = (token: string): Promise<Response> => post(`${stack.issuer}/token`, { grant_type: 'refresh_token', refresh_token: token, client_id: client.client_id })
+  // the thief races the client with the same stolen token
+  const answers = await Promise.all([0, 1, 2, 3, 4].map(async () => { const r = await refresh(tokens.refresh_token); return { status: r.status, body: await r.json() as Record<string, string> } }))
+  t.same(answers.map((a) => a.status), [200, 200, 200, 200, 200], 'every concurrent retry is answered')
+  const successors = new Set(answers.map((a) => a.body.refresh_token))
+  t.equal(successors.size, 1, 'all of them get the same successor')
+  const [successor] = successors
+  t.not(successor, tokens.refresh_token)
+  const grantId = String(decodeJwt(answers[0].body.access_token).claims.grant_id)
+  t.same((await stack.r.redis.smembers(keys.grantRefreshTokens(grantId))).filter((m) => !m.endsWith(':next')).length, 2, 'the grant holds the rotated token and one successor')
+  // the successor is kept only sealed for the holder of the old token
+  const sealed = await stack.r.redis.get(keys.refreshTokenSuccessor(hashSecret(tokens.refresh_token)))
+  t.ok(sealed && !sealed.includes(successor) && !Buffer.from(sealed, 'base64url').toString('latin1').includes(successor), 'not stored in the clear')
+  t.equal(openSuccessor('x'.repeat(43), sealed ?? ''), null, 'another token cannot open it')
+  t.equal(openSuccessor(tokens.refresh_token, sealed ?? ''), successor)
+  const ttl = await stack.r.redis.pttl(keys.refreshTokenSuccessor(hashSecret(tokens.refresh_token)))
+  t.ok(ttl > 0 && ttl <= 35000, 'and only for the grace window')
+  // the chain goes on from the one successor
+  const next = await refresh(successor)
+  t.equal(next.status, 200)
+  t.same(await keysMatching(stack.r, 'dl:*'), [], 'nothing revoked')
+})
+
+t.test('after the grace window a retry of the rotated token revokes the grant, successor and all', async (t) => {
+  const stack = await startStack(t, { REFRESH_REUSE_GRACE_S: '1' })
+  const client = await registerClient(stack)
+  const tokens = await obtainTokens(stack, client.client_id)
+  const refresh = (token: string): Promise<Response> => post(`${stack.issuer}/token`, { grant_type: 'refresh_token', refresh_token: token, client_id: client.client_id })
+  const first = await (await refresh(tokens.refresh_token)).json() as Record<string, string>
+  // the window is decided by the rotation time: move it back past the window instead of waiting
+  await stack.r.redis.hset(keys.refreshToken(hashSecret(tokens.refresh_token)), 'rotated_at', String(Date.now() - 2000))
+  const late = await refresh(tokens.refresh_token)
+  t.equal(late.status, 400)
+  t.equal((await late.json()).error, 'invalid_grant')
+  t.equal((await refresh(first.refresh_token)).status, 400, 'the successor died with the grant')
 })
