@@ -25,12 +25,6 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   // CORS is open (any origin, no credentials) on the documents and token endpoints browsers-based clients
   // call; the pages (authorize, sign-in, consent) and introspection opt out with `config.cors: false`
   await app.register(cors, { origin: '*', methods: ['GET', 'POST'], maxAge: 600 })
-  app.addHook('onSend', async (_request, reply) => {
-    // no response of this service may be framed (pages set their full policy themselves)
-    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'")
-    reply.header('x-frame-options', 'DENY')
-    reply.header('x-content-type-options', 'nosniff')
-  })
   // failed credentials at /token, /revoke and /introspect, per address and client, shared by replicas
   await app.register(rateLimits, { service: 'token', config, error: oauthTooMany })
   await app.register(context, { config })

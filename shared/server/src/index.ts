@@ -11,6 +11,7 @@ import { loggerOptions } from '@uspl/logger'
 import { OAuthError, ApiError, isRedisUnavailable } from '@uspl/errors'
 import redisPlugin, { type RedisPluginOptions } from './redis-plugin.ts'
 import health from './health.ts'
+import { securityHeaders } from './security-headers.ts'
 import type { RedisClient } from '@uspl/redis'
 
 export { redisPlugin, health }
@@ -48,6 +49,7 @@ export function baseFastify (service: string, config: BaseConfig, options: AppOp
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  app.addHook('onSend', securityHeaders)
   const redisOptions: RedisPluginOptions = {
     url: config.REDIS_URL,
     prefix: config.REDIS_PREFIX,
