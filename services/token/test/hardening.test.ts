@@ -158,3 +158,25 @@ t.test('after the grace window a retry of the rotated token revokes the grant, s
   t.equal((await late.json()).error, 'invalid_grant')
   t.equal((await refresh(first.refresh_token)).status, 400, 'the successor died with the grant')
 })
+
+t.test("RFC 7009 for another client's token: unauthorized_client, nothing revoked, the owner's tokens keep working", async (t) => {
+  const stack = await startStack(t)
+  const victim = await registerClient(stack)
+  const attacker = await registerClient(stack)
+  const tokens = await obtainTokens(stack, victim.client_id)
+  for (const [hint, token] of [['refresh_token', tokens.refresh_token], ['access_token', tokens.access_token]] as const) {
+    for (const how of ['body', 'basic'] as const) {
+      const res = how === 'body'
+        ? await post(`${stack.issuer}/revoke`, { token, token_type_hint: hint, client_id: attacker.client_id })
+        : await post(`${stack.issuer}/revoke`, { token, token_type_hint: hint }, { authorization: basic(attacker.client_id) })
+      t.equal(res.status, 400, `${hint} via ${how}: refused`)
+      t.same(await res.json(), { error: 'unauthorized_client', error_description: 'the token was not issued to this client; nothing was revoked' })
+    }
+  }
+  t.same(await keysMatching(stack.r, 'dl:*'), [], 'nothing revoked')
+  const refreshed = await post(`${stack.issuer}/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: victim.client_id })
+  t.equal(refreshed.status, 200, "the owner's refresh token still works")
+  // the owner revokes its own token as before
+  const own = await post(`${stack.issuer}/revoke`, { token: tokens.access_token, client_id: victim.client_id })
+  t.equal(own.status, 200)
+})

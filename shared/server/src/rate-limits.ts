@@ -97,7 +97,7 @@ return 1
 
 /** Whether an error a route raised is a failed credential (not a malformed request or an outage). */
 function isCredentialFailure (err: unknown): boolean {
-  if (err instanceof OAuthError) return ['invalid_client', 'invalid_grant', 'invalid_token'].includes(err.error) || err.statusCode === 401
+  if (err instanceof OAuthError) return ['invalid_client', 'invalid_grant', 'invalid_token', 'unauthorized_client'].includes(err.error) || err.statusCode === 401
   if (err instanceof ApiError) return err.statusCode === 401
   return (err as { statusCode?: number }).statusCode === 401
 }
