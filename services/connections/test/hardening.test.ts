@@ -27,3 +27,33 @@ t.test('no rate limit on the connections API: guessed API keys get 429 after the
     t.equal(res.statusCode, 429, `${url}: same limit`)
   }
 })
+
+t.test("an operator's unfiltered GET /v1/connections reads every user at once: now it comes in pages", async (t) => {
+  const f = await setup(t)
+  const key = await f.operatorKey()
+  const expected = new Set<string>()
+  for (let u = 0; u < 7; u++) {
+    const user = await f.user(`User${u}`)
+    for (let c = 0; c < (u % 3) + 1; c++) expected.add((await f.grant(user, await f.client(`App ${u}-${c}`))).id)
+  }
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const res = await f.app.inject({ url: `/v1/connections?limit=3${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(key) })
+    t.equal(res.statusCode, 200)
+    const body = res.json() as { items: Array<{ grant_id: string }>, next_cursor: string | null }
+    t.ok(body.items.length <= 3, `page ${pages}: at most limit items`)
+    seen.push(...body.items.map((i) => i.grant_id))
+    cursor = body.next_cursor
+    pages++
+  } while (cursor !== null && pages < 20)
+  t.equal(seen.length, expected.size, 'every connection once')
+  t.same(new Set(seen), expected, 'and no other')
+  t.ok(pages >= 4, `in pages (${pages})`)
+  const forged = await f.app.inject({ url: '/v1/connections?cursor=bm9wZQ', headers: bearer(key) })
+  t.equal(forged.statusCode, 400)
+  t.equal(forged.json().error.code, 'invalid_request')
+  const tooMany = await f.app.inject({ url: '/v1/connections?limit=100000', headers: bearer(key) })
+  t.equal(tooMany.statusCode, 400, 'limit is bounded')
+})

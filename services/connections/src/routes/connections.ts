@@ -7,7 +7,7 @@ import type { Static } from '@sinclair/typebox'
 import { ApiError } from '@uspl/errors'
 import { typeableText } from '@uspl/core'
 import { principalOf, actorOf } from '../auth.ts'
-import { activeGrants, toConnections, displayName, openSessions } from '../connections.ts'
+import { activeGrants, activeGrantsPage, toConnections, displayName, openSessions } from '../connections.ts'
 import {
   ConnectionList, ConnectionQuery, GrantParams, RevokeGrantBody, RevokeGrantResult, errors, userOrOperator
 } from '../schemas.ts'
@@ -20,7 +20,7 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
     schema: {
       tags: ['connections'],
       summary: 'List connected apps',
-      description: "A signed-in user sees their own active connections (filters are ignored); an operator sees everyone's, optionally filtered by user and client.",
+      description: "A signed-in user sees their own active connections (filters are ignored); an operator sees everyone's, optionally filtered by user and client. Without filters an operator's list comes in pages of `limit` (newest first within each user): follow `next_cursor` until it is null.",
       security: userOrOperator,
       querystring: ConnectionQuery,
       response: { 200: ConnectionList, ...errors(400, 401, 403) }
@@ -30,7 +30,12 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
     const filter = who.type === 'user'
       ? { userId: who.userId }
       : { userId: request.query.user_id, clientId: request.query.client_id }
-    return { items: await toConnections(app, await activeGrants(app, filter)) }
+    if (!filter.userId && !filter.clientId) {
+      // everyone: a page at a time, never every user's grants in one request
+      const page = await activeGrantsPage(app, request.query.cursor, request.query.limit ?? 100)
+      return { items: await toConnections(app, page.grants), next_cursor: page.nextCursor }
+    }
+    return { items: await toConnections(app, await activeGrants(app, filter)), next_cursor: null }
   })
 
   app.post<{ Params: Static<typeof GrantParams>, Body: Static<typeof RevokeGrantBody> }>('/v1/connections/:grantId/revoke', {
