@@ -61,7 +61,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     await scope.register(clientRoutes)
     await scope.register(userRoutes)
     await scope.register(auditRoutes)
-    await scope.register(pageRoutes)
+    await scope.register(pageRoutes, { config })
   })
   return app
 }

@@ -41,7 +41,8 @@ function row (c: Connection, i: number): string {
     <h2 class="name"><bdi>${name}</bdi></h2>
     ${c.redirect_host ? `<p class="host"><bdi>${escapeHtml(c.redirect_host)}</bdi></p>` : ''}
     <p class="meta"><span class="label">Access:</span> ${scopes}</p>
-    <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time></p>
+    <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time> · <span class="label">Last used</span> <time datetime="${escapeHtml(c.last_used_at)}">${dateFormat.format(new Date(c.last_used_at))}</time></p>
+    <p class="meta"><span class="label">Client ID</span> <code class="client-id"><bdi>${escapeHtml(c.client_id)}</bdi></code></p>
   </div>
   <div class="actions">
     <button type="button" class="menu-button" id="menu-button-${i}" aria-haspopup="menu" aria-expanded="false" aria-controls="menu-${i}" aria-label="Actions for ${name}">
@@ -58,9 +59,13 @@ export interface PageInput {
   nonce: string
   csrf: string
   connections: Connection[]
+  /** who is signed in, and where signing out goes (the token service's /logout, back to this page) */
+  user: { email: string, name: string }
+  logoutUrl: string
+  returnTo: string
 }
 
-export function connectionsPage ({ nonce, csrf, connections }: PageInput): string {
+export function connectionsPage ({ nonce, csrf, connections, user, logoutUrl, returnTo }: PageInput): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -72,6 +77,10 @@ export function connectionsPage ({ nonce, csrf, connections }: PageInput): strin
 <style nonce="${nonce}">${CSS}</style>
 </head>
 <body>
+<header class="account">
+  <p>Signed in as <strong><bdi>${escapeHtml(user.name || user.email)}</bdi></strong>${user.name ? ` <span class="muted">(<bdi>${escapeHtml(user.email)}</bdi>)</span>` : ''}</p>
+  <form method="post" action="${escapeHtml(logoutUrl)}"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="return_to" value="${escapeHtml(returnTo)}"><button type="submit" class="secondary signout">Sign out</button></form>
+</header>
 <main>
   <h1 id="title" tabindex="-1">Connected apps</h1>
   <p class="lead">These apps can use your account. Revoking access signs an app out everywhere at once; to reconnect it has to ask for your permission again.</p>
@@ -120,6 +129,10 @@ h1:focus{outline:none}
 .host{margin:0;color:#5c6470;font-size:.9rem;overflow-wrap:anywhere}
 .meta{margin:.25rem 0 0;font-size:.9rem;color:#333a44;overflow-wrap:anywhere}
 .label{color:#5c6470}
+.account{max-width:44rem;margin:0 auto;padding:.75rem 1rem 0;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;font-size:.95rem}
+.account p{margin:0;overflow-wrap:anywhere}
+.account form{margin:0}
+.signout{min-height:44px;padding:.4rem .9rem;border-radius:8px}
 bdi{unicode-bidi:isolate}
 code{font:.85rem ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f3;border-radius:4px;padding:0 .3rem;overflow-wrap:anywhere}
 .muted{color:#5c6470}

@@ -6,6 +6,9 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 
+/** The product's name on its pages. */
+export const PRODUCT_NAME = 'uspl'
+
 export function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
 }
@@ -91,11 +94,17 @@ export function errorPage (reply: FastifyReply, status: number, title: string, m
 <p class="muted">You can close this window and try connecting again from your application.</p>`, status)
 }
 
-export function signinPage (reply: FastifyReply, input: { returnTo: string | null, csrf: string, email?: string, error?: string, status?: number }): FastifyReply {
+/** Why the user is signing in: an application asked (by its name, or unnamed), or nothing named. */
+export type SigninPurpose = { app: string | null } | null
+
+export function signinPage (reply: FastifyReply, input: { returnTo: string | null, csrf: string, email?: string, error?: string, status?: number, purpose?: SigninPurpose }): FastifyReply {
   const error = input.error ? `<div class="error" role="alert" id="signin-error">${escapeHtml(input.error)}</div>` : ''
   const described = input.error ? ' aria-describedby="signin-error"' : ''
-  return sendPage(reply, 'Sign in', `<h1>Sign in</h1>
-<p class="muted">Sign in to continue.</p>
+  const purpose = input.purpose
+    ? `<p>${input.purpose.app ? untrusted(input.purpose.app) : 'An application'} is asking to connect to your ${PRODUCT_NAME} account. Sign in to review what it asks for.</p>`
+    : '<p class="muted">Sign in to continue.</p>'
+  return sendPage(reply, `Sign in to ${PRODUCT_NAME}`, `<h1>Sign in to ${PRODUCT_NAME}</h1>
+${purpose}
 ${error}
 <form method="post" action="/signin" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
@@ -126,6 +135,8 @@ export interface ConsentView {
   scopes: Array<{ name: string, description: string }>
   localhostOnly: boolean
   userEmail: string
+  /** the Connected Apps page, where the user can disconnect it later */
+  connectionsUrl: string
 }
 
 export function consentPage (reply: FastifyReply, v: ConsentView): FastifyReply {
@@ -140,7 +151,7 @@ export function consentPage (reply: FastifyReply, v: ConsentView): FastifyReply 
 ${warning}
 <h2 class="muted subhead">It will be able to:</h2>
 ${scopes}
-<p class="muted">Client ID <code>${untrusted(v.clientId)}</code>. You can disconnect it at any time from Connected Apps.</p>
+<p class="muted">Client ID <code>${untrusted(v.clientId)}</code>. You can disconnect it at any time from <a href="${escapeHtml(v.connectionsUrl)}">Connected Apps</a>.</p>
 <div class="actions">
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="deny"><button class="secondary" type="submit">Deny</button></form>
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="allow"><button class="primary" type="submit">Allow</button></form>
