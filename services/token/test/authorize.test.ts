@@ -316,6 +316,8 @@ t.test('the sign-in page names the product and the app that asked; consent links
   t.match(signin, '<bdi>Cursor</bdi> is asking to connect to your uspl account')
   const plain = await (await fetch(`${stack.issuer}/signin`)).text()
   t.match(plain, 'Sign in to continue.', 'without a pending request, no app is named')
+  const wrong = await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(signin, 'csrf'), return_to: hiddenField(signin, 'return_to'), email: stack.user.email, password: 'wrong' } })
+  t.match(await wrong.text(), '<bdi>Cursor</bdi> is asking', 'a wrong password keeps saying which app asked')
   await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(signin, 'csrf'), return_to: hiddenField(signin, 'return_to'), email: stack.user.email, password: stack.password } })
   const consent = await (await browser.request(consentUrl)).text()
   t.match(consent, '<a href="http://127.0.0.1:1/connections">Connected Apps</a>', 'consent links to Connected Apps')

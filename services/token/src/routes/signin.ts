@@ -64,7 +64,7 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : ''
     const password = typeof body.password === 'string' && body.password.length <= 1024 ? body.password : ''
     const csrf = formToken(request, reply)
-    if (!email || !password) return signinPage(reply, { returnTo, csrf, email, error: 'Enter your email and password.', status: 400 })
+    if (!email || !password) return signinPage(reply, { returnTo, csrf, email, error: 'Enter your email and password.', status: 400, purpose: await purposeOf(returnTo) })
     // step: slow down repeated failures (the attempt is counted before the password is checked)
     const wait = await throttle.reserve(email, request.ip)
     if (wait > 0) {
@@ -74,7 +74,7 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     // step: check the password
     const user = await accounts.verifyPassword(email, password)
     if (!user) {
-      return signinPage(reply, { returnTo, csrf, email, error: 'The email or password is incorrect.', status: 401 })
+      return signinPage(reply, { returnTo, csrf, email, error: 'The email or password is incorrect.', status: 401, purpose: await purposeOf(returnTo) })
     }
     // step: start a fresh session
     await throttle.recordSuccess(email, request.ip)
