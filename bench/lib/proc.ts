@@ -4,10 +4,14 @@
  * profile over IPC. Processes listen on a free port (PORT=0) and report it; readiness is /health/ready.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { request } from 'undici'
 import type { ProfileSummary, HeapSummary } from './profile.ts'
+
+/** production mode needs a key-encryption key for the signing keys in Redis: one per bench run, shared by its processes */
+const BENCH_KEK = randomBytes(32).toString('base64')
 
 export const ROOT = join(import.meta.dirname, '..', '..')
 const AGENT = join(import.meta.dirname, 'agent.ts')
@@ -67,7 +71,7 @@ export class ServerProcess {
     const child = fork(opts.entry, [], {
       cwd: ROOT,
       execArgv,
-      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production', ...opts.env },
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'production', SIGNING_KEYS_KEK: BENCH_KEK, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
     const proc = new ServerProcess(opts.name, child)

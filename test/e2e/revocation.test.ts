@@ -7,6 +7,10 @@ import t, { type Test } from 'tap'
 import { chromium } from 'playwright-core'
 import { SESSION_COOKIE, keys } from '@uspl/core'
 import { testCa, documentServer, loopbackResolver } from '@uspl/testing/documents'
+// the apps' loopback redirect ports: never listened on, and below Linux's ephemeral range (32768–60999),
+// so no service of the suite (listening on a free port) can take one of them
+const REDIRECT_PORT_A = 7001
+const REDIRECT_PORT_B = 7002
 import { startSuite, AppClient, connectViaChallenge, connectToReplica, rawPost, refresh, type Suite, type Connected, type Person } from './suite.ts'
 
 /** From the revoke request leaving its sender to A's stream ending; loopback, one Redis, two replicas. */
@@ -27,12 +31,12 @@ async function world (t: Test, opts: { cimd?: boolean } = {}): Promise<World> {
   const docs = ca ? await documentServer(t, ca) : null
   const s = await startSuite(t, ca ? { tokenEnv: { CIMD_ALLOW_PRIVATE_HOSTS: 'claude.test' }, tokenOptions: { cimdFetch: { ca: ca.ca, resolver: loopbackResolver } } } : {})
   const ada = await s.person('Ada')
-  const a = new AppClient('Client A', ada, s.issuer, 41001)
+  const a = new AppClient('Client A', ada, s.issuer, REDIRECT_PORT_A)
   if (docs) {
     a.clientMetadataUrl = `${docs.origin('claude.test')}/oauth/client-a.json`
     docs.json('/oauth/client-a.json', { client_id: a.clientMetadataUrl, client_name: 'Client A', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' })
   }
-  const b = new AppClient('Client B', ada, s.issuer, 41002)
+  const b = new AppClient('Client B', ada, s.issuer, REDIRECT_PORT_B)
   const connA = await connectViaChallenge(t, s.gateways[0], a)
   const connB = await connectToReplica(t, s.resource, s.gateways[1], b)
   t.not(a.clientId, b.clientId, 'A and B registered separately')
@@ -179,9 +183,9 @@ t.test("an operator's client-wide revoke of A cuts every user's grant of A, and 
   const w = await world(t)
   // a second person who uses both apps, on the same replicas
   const bob = await w.s.person('Bob')
-  const bobA = new AppClient('Client A', bob, w.s.issuer, 41001)
+  const bobA = new AppClient('Client A', bob, w.s.issuer, REDIRECT_PORT_A)
   bobA.info = w.a.info
-  const bobB = new AppClient('Client B', bob, w.s.issuer, 41002)
+  const bobB = new AppClient('Client B', bob, w.s.issuer, REDIRECT_PORT_B)
   bobB.info = w.b.info
   const bobConnA = await connectToReplica(t, w.s.resource, w.s.gateways[1], bobA)
   const bobConnB = await connectToReplica(t, w.s.resource, w.s.gateways[0], bobB)

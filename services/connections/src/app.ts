@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { baseFastify, type AppOptions } from '@uspl/server'
+import { baseFastify, rateLimits, apiTooMany, type AppOptions } from '@uspl/server'
 import { ApiError } from '@uspl/errors'
 import { apiErrorHandler } from '@uspl/server/api-errors'
 import { SESSION_COOKIE } from '@uspl/core'
@@ -49,6 +49,8 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   })
   app.register(swaggerUi, { routePrefix: '/docs' })
   app.register(domain, { config })
+  // failed API keys and sessions per address on every /v1 route (config.failureLimit), shared by replicas
+  app.register(rateLimits, { service: 'connections', config, error: apiTooMany })
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`, 404).toJSON())
   })
@@ -62,7 +64,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     await scope.register(userRoutes)
     await scope.register(auditRoutes)
     await scope.register(apiKeyRoutes)
-    await scope.register(pageRoutes)
+    await scope.register(pageRoutes, { config })
   })
   return app
 }

@@ -1,10 +1,12 @@
 import { loadConfig as load, baseSchema, common, Type, ConfigError, type Static, type TObject } from '@uspl/config'
+import { rateLimitSchema } from '@uspl/server/rate-limits'
 
 export const schema = {
   ...baseSchema(3003),
   ISSUER_URL: common.ISSUER_URL,
   CONNECTIONS_URL: common.CONNECTIONS_URL,
   ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  ...rateLimitSchema,
   WORKER_ENABLED: Type.Boolean({ default: true, description: 'run the revocation follow-up worker (audit, webhooks, cleanup, sweeper) in this process' }),
   WEBHOOK_URLS: Type.String({ default: '', pattern: '^(|https?://[^\\s,]+(,\\s*https?://[^\\s,]+)*)$', description: 'comma-separated URLs that receive a signed JSON notification of every revocation' }),
   WEBHOOK_SECRET: Type.String({ default: '', description: 'HMAC-SHA256 key for the X-Uspl-Signature header of webhook notifications; required (16+ characters) when WEBHOOK_URLS is set' }),

@@ -1,6 +1,7 @@
 /** Connected Apps as the API and the page show them: a user's active grants joined with their clients. */
 import type { FastifyInstance } from 'fastify'
 import { keys, type Client, type Grant } from '@uspl/core'
+import { ApiError } from '@uspl/errors'
 import type { Connection } from './schemas.ts'
 
 export function displayName (client: Client | null, clientId: string): string {
@@ -38,19 +39,53 @@ export async function openSessions (app: FastifyInstance, grantIds: string[]): P
   })
 }
 
-/** Active grants, newest first, for a user, a client, both, or (neither) everyone. */
+/** Active grants, newest first, for a user, a client, or both. */
 export async function activeGrants (app: FastifyInstance, filter: { userId?: string, clientId?: string }): Promise<Grant[]> {
   const { grants } = app.domain
-  let list: Grant[]
-  if (filter.userId) list = await grants.listByUser(filter.userId)
-  else if (filter.clientId) list = await grants.listByClient(filter.clientId)
-  else {
-    const users = await app.redis.smembers(keys.users())
-    list = (await Promise.all(users.map((u) => grants.listByUser(u)))).flat()
-  }
+  const list = filter.userId ? await grants.listByUser(filter.userId) : filter.clientId ? await grants.listByClient(filter.clientId) : []
   return list
     .filter((g) => g.revokedAt === null && (!filter.clientId || g.clientId === filter.clientId))
     .sort((a, b) => b.createdAt - a.createdAt)
+}
+
+/**
+ * Everyone's active grants, one page at a time: users are walked with SSCAN (never the whole set at once),
+ * each user's grants newest first. The cursor says where the page stopped: the SSCAN cursor of the batch,
+ * the user within it and the grant within that user (a batch is re-read on the next page, so users added
+ * meanwhile may be skipped or repeated, as SSCAN allows).
+ */
+export async function activeGrantsPage (app: FastifyInstance, cursor: string | undefined, limit: number): Promise<{ grants: Grant[], nextCursor: string | null }> {
+  let [scan, user, offset] = decodeCursor(cursor)
+  const out: Grant[] = []
+  for (;;) {
+    const [next, batch] = await app.redis.sscan(keys.users(), scan, 'COUNT', 100)
+    const ids = [...batch].sort()
+    for (; user < ids.length; user++, offset = 0) {
+      const mine = await activeGrants(app, { userId: ids[user] })
+      const take = mine.slice(offset, offset + limit - out.length)
+      out.push(...take)
+      if (out.length === limit) {
+        const more = offset + take.length < mine.length
+        const at: [string, number, number] = more ? [scan, user, offset + take.length] : [scan, user + 1, 0]
+        return { grants: out, nextCursor: at[1] >= ids.length && next === '0' ? null : encodeCursor(at[1] >= ids.length ? [next, 0, 0] : at) }
+      }
+    }
+    if (next === '0') return { grants: out, nextCursor: null }
+    scan = next
+    user = 0
+    offset = 0
+  }
+}
+
+function encodeCursor (c: [string, number, number]): string {
+  return Buffer.from(c.join('.')).toString('base64url')
+}
+
+function decodeCursor (cursor: string | undefined): [string, number, number] {
+  if (!cursor) return ['0', 0, 0]
+  const m = /^(\d{1,20})\.(\d{1,6})\.(\d{1,6})$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (!m) throw new ApiError('invalid_request', 'cursor is not one this API returned', 400)
+  return [m[1], Number(m[2]), Number(m[3])]
 }
 
 export async function toConnections (app: FastifyInstance, grants: Grant[]): Promise<Connection[]> {

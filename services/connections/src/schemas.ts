@@ -25,11 +25,16 @@ export const Connection = Type.Object({
 })
 export type Connection = Static<typeof Connection>
 
-export const ConnectionList = Type.Object({ items: Type.Array(Connection) })
+export const ConnectionList = Type.Object({
+  items: Type.Array(Connection),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'operators without filters: pass as `cursor` for the next page; null on the last page (and for filtered or user lists, which come whole)' })
+})
 
 export const ConnectionQuery = Type.Object({
   user_id: Type.Optional(Type.String({ ...Id, description: 'operators: only this user' })),
-  client_id: Type.Optional(Type.String({ ...ClientId, description: 'operators: only this client' }))
+  client_id: Type.Optional(Type.String({ ...ClientId, description: 'operators: only this client' })),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$', description: 'operators without filters: the `next_cursor` of the previous page' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100, description: 'operators without filters: connections per page' }))
 })
 
 export const GrantParams = Type.Object({ grantId: Id })

@@ -28,7 +28,7 @@ t.test('operators list, revoke and enable a metadata-document client; users see 
   const mine = (await f.app.inject({ url: '/v1/connections', headers: { cookie: s.cookie } })).json().items as Array<Record<string, unknown>>
   t.equal(mine.find((c) => c.client_id === url)?.client_host, 'claude.ai', 'Connected Apps shows the document host')
   const page = await f.app.inject({ url: '/connections', headers: { cookie: s.cookie } })
-  t.match(page.body, '<p class="host">claude.ai</p>')
+  t.match(page.body, '<p class="host"><bdi>claude.ai</bdi></p>')
 
   const revoked = await f.app.inject({ method: 'POST', url: `/v1/clients/${encodeURIComponent(url)}/revoke`, headers: bearer(key) })
   t.equal(revoked.statusCode, 200, revoked.body)

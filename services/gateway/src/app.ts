@@ -9,6 +9,7 @@ import { baseFastify, type AppOptions } from '@uspl/server'
 import type { WorkspaceRepository } from '@uspl/core'
 import type { Config } from './config.ts'
 import metrics from './metrics.ts'
+import origin from './origin.ts'
 import discovery from './discovery.ts'
 import verifier from './auth/verifier.ts'
 import mcp from './mcp/index.ts'
@@ -30,6 +31,7 @@ export async function build (config: Config, options: GatewayOptions = {}): Prom
     exposedHeaders: ['www-authenticate', 'mcp-session-id', 'mcp-protocol-version'],
     maxAge: 600
   })
+  app.register(origin, { config })
   app.register(metrics)
   app.register(discovery, { config })
   app.register(verifier, { config })

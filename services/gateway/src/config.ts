@@ -6,6 +6,7 @@ export const schema = {
   ISSUER_URL: common.ISSUER_URL,
   GATEWAY_RESOURCE_URL: common.GATEWAY_RESOURCE_URL,
   ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  ALLOWED_ORIGINS: Type.String({ default: '', pattern: '^(|\\*|https?://[^\\s,/]+(,\\s*https?://[^\\s,/]+)*)$', description: 'browser origins (comma-separated, or *) that may call /mcp besides the gateway\'s and the issuer\'s own; requests without Origin always may' }),
   JWKS_URL: Type.String({ default: '', pattern: '^(|https?://[^\\s?#]+)$', description: 'where the issuer publishes its keys; empty means ISSUER_URL + /.well-known/jwks.json' }),
   JWKS_CACHE_TTL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 600000, description: 'how long a fetched signing key is used before it is fetched again' }),
   JWKS_REFETCH_MIN_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 3600000, default: 10000, description: 'a token with an unknown kid triggers a JWKS fetch at most this often; others are refused without a fetch' }),

@@ -36,7 +36,8 @@ t.test('a 401 leads a client to the protected resource metadata and the issuer',
 t.test('browsers may call /mcp and read the challenge and the session id', async (t) => {
   const r = await testRedis(t)
   const issuer = await startIssuer(t)
-  const gw = await startGateway(t, r, issuer)
+  // a browser-based client's origin is allowed by configuration (origin.test.ts: others are refused)
+  const gw = await startGateway(t, r, issuer, { ALLOWED_ORIGINS: 'https://inspector.example' })
   const preflight = await fetch(gw.mcpUrl, {
     method: 'OPTIONS',
     headers: { origin: 'https://inspector.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-session-id, mcp-protocol-version' }

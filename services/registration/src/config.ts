@@ -1,10 +1,12 @@
 import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
+import { rateLimitSchema } from '@uspl/server/rate-limits'
 
 export const schema = {
   ...baseSchema(3002),
   ISSUER_URL: common.ISSUER_URL,
   REGISTRATION_URL: common.REGISTRATION_URL,
   ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  ...rateLimitSchema,
   CLIENT_IDLE_TTL_S: Type.Integer({ minimum: 3600, default: 90 * 86400, description: 'a registered client unused this long expires' }),
   REGISTRATION_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300, description: 'registration requests one source address may make per window (generous: hosted clients share addresses)' }),
   REGISTRATION_RATE_LIMIT_WINDOW_S: Type.Integer({ minimum: 1, default: 60, description: 'window of the registration rate limit' }),

@@ -88,6 +88,48 @@ t.test('refusals: each bad redirect URI with invalid_redirect_uri naming it and 
   t.same(await r.redis.smembers('clients'), [], 'nothing registered')
 })
 
+t.test('names that cannot spoof: bidi, invisible and control characters are refused in every shown string', async (t) => {
+  const { app: a, r } = await app(t)
+  const ok = { redirect_uris: ['https://app.example/cb'] }
+  const spoofs: Array<[string, string]> = [
+    ['right-to-left override', 'Evil \u202Etnuocca'],
+    ['right-to-left isolate', 'Evil \u2067x'],
+    ['left-to-right mark', 'Claude\u200E'],
+    ['arabic letter mark', 'Claude\u061C'],
+    ['zero-width space', 'Cla\u200Bude'],
+    ['zero-width joiner', 'Cla\u200Dude'],
+    ['word joiner', 'Cla\u2060ude'],
+    ['byte order mark', '\uFEFFClaude'],
+    ['soft hyphen', 'Cla\u00ADude'],
+    ['tag character', 'Claude\u{E0041}'],
+    ['hangul filler', 'Claude\u3164'],
+    ['NUL', 'Claude\u0000'],
+    ['newline', 'Claude\nAllow'],
+    ['tab', 'Claude\tx'],
+    ['C1 control', 'Claude\u0085'],
+    ['line separator', 'Claude\u2028x']
+  ]
+  for (const [what, name] of spoofs) {
+    const res = await register(a, { ...ok, client_name: name })
+    t.equal(res.status, 400, `client_name with a ${what}: 400`)
+    t.equal(res.body.error, 'invalid_client_metadata', `${what}: invalid_client_metadata`)
+    t.match(res.body.error_description, /^client_name contains U\+[0-9A-F]{4,5} /, `${what}: names the code point`)
+  }
+  for (const field of ['software_id', 'software_version', 'scope']) {
+    const res = await register(a, { ...ok, [field]: 'x\u202Ey' })
+    t.equal(res.body.error, 'invalid_client_metadata', `${field} refused too`)
+  }
+  const contacts = await register(a, { ...ok, contacts: ['ops@example.com', 'a\u200Bb@example.com'] })
+  t.equal(contacts.body.error, 'invalid_client_metadata', 'a contact too')
+  t.same(await r.raw.keys(`${r.prefix}client:*`), [], 'nothing registered')
+  // what real clients send still passes: accents, CJK, emoji, right-to-left script without controls
+  for (const name of ['Café Présence', 'クロード', 'Claude 🤖', 'تطبيق', 'VS Code — Insiders']) {
+    const res = await register(a, { ...ok, client_name: name })
+    t.equal(res.status, 201, `${name}: registered`)
+    t.equal(res.body.client_name, name)
+  }
+})
+
 t.test('refusals: invalid_client_metadata for the other fields', async (t) => {
   const { app: a } = await app(t)
   const ok = { redirect_uris: ['https://app.example/cb'] }
@@ -171,7 +213,7 @@ t.test('rate limit per address: 429 with Retry-After and a JSON error, shared th
   const limited = await register(second, ok)
   t.equal(limited.status, 429)
   t.equal(limited.body.error, 'temporarily_unavailable')
-  t.match(limited.body.error_description, /too many registration requests/)
+  t.match(limited.body.error_description, /too many requests from this address/)
   const retry = Number(limited.headers['retry-after'])
   t.ok(retry > 0 && retry <= 60, 'Retry-After in seconds')
   t.match(limited.headers['content-type'], /application\/json/)
@@ -189,4 +231,19 @@ t.test('CORS is open on /register', async (t) => {
   t.equal(res.headers['access-control-allow-origin'], '*')
   const refused = await a.inject({ method: 'POST', url: '/register', payload: { redirect_uris: [] }, headers: { origin: 'https://inspector.example' } })
   t.equal(refused.headers['access-control-allow-origin'], '*', 'errors readable by browsers too')
+})
+
+t.test('no rate limit on RFC 7592 read/delete: guessed registration tokens get 429 per address and per client', async (t) => {
+  const { app: a } = await app(t, { RATE_LIMIT_FAILURES_MAX: '3' })
+  const { body: victim } = await register(a, { redirect_uris: ['https://app.example/cb'] })
+  const id = String(victim.client_id)
+  for (let i = 0; i < 3; i++) {
+    const res = await a.inject({ method: i % 2 === 0 ? 'GET' : 'DELETE', url: `/register/${id}`, remoteAddress: `198.51.100.${i + 1}`, headers: { authorization: `Bearer guessed-${i}` } })
+    t.equal(res.statusCode, 401, `guess ${i}: 401`)
+  }
+  const res = await a.inject({ url: `/register/${id}`, remoteAddress: '198.51.100.50', headers: { authorization: `Bearer ${String(victim.registration_access_token)}` } })
+  t.equal(res.statusCode, 429, 'the client is locked against a distributed guesser, even with its right token, until the window ends')
+  t.equal(res.json().error, 'temporarily_unavailable')
+  t.ok(Number(res.headers['retry-after']) > 0)
+  t.equal(res.headers['ratelimit-remaining'], '0')
 })

@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import cors from '@fastify/cors'
-import { baseFastify, type AppOptions } from '@uspl/server'
+import { baseFastify, rateLimits, oauthTooMany, type AppOptions } from '@uspl/server'
 import type { Config } from './config.ts'
 import context, { type CimdFetchOverrides } from './lib/context.ts'
+import basicChallenge from './lib/basic-challenge.ts'
 import metadata from './routes/metadata.ts'
 import jwks from './routes/jwks.ts'
 import authorize from './routes/authorize.ts'
@@ -29,13 +30,10 @@ export async function build (config: Config, options: TokenAppOptions = {}): Pro
   // CORS is open (any origin, no credentials) on the documents and token endpoints browsers-based clients
   // call; the pages (authorize, sign-in, consent) and introspection opt out with `config.cors: false`
   await app.register(cors, { origin: '*', methods: ['GET', 'POST'], maxAge: 600 })
-  app.addHook('onSend', async (_request, reply) => {
-    // no response of this service may be framed (pages set their full policy themselves)
-    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'")
-    reply.header('x-frame-options', 'DENY')
-    reply.header('x-content-type-options', 'nosniff')
-  })
+  // failed credentials at /token, /revoke and /introspect, per address and client, shared by replicas
+  await app.register(rateLimits, { service: 'token', config, error: oauthTooMany })
   await app.register(context, { config, cimdFetch: options.cimdFetch })
+  await app.register(basicChallenge, { realm: config.ISSUER_URL })
   await app.register(metadata)
   await app.register(jwks)
   await app.register(authorize)

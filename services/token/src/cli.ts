@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redis'
 import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, Revoker, ROLES, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { loadConfig, type Config } from './config.ts'
-import { rotateKeys, ensureKeyRecords, selectKeys } from './lib/signing-keys.ts'
+import { rotateKeys, ensureKeyRecords, selectKeys, parseKek } from './lib/signing-keys.ts'
 import { createCimdResolver, type CimdFetchOverrides } from './lib/cimd/index.ts'
 import { ClientResolver } from './lib/clients.ts'
 import { CimdError } from './lib/cimd/errors.ts'
@@ -162,14 +162,14 @@ export async function runCommand (redis: RedisClient, config: Config, command: s
       if (config.SIGNING_KEYS_FILE) throw new Error('signing keys come from SIGNING_KEYS_FILE; rotate by adding the new key to that file')
       const delay = typeof flags['activate-in'] === 'string' ? Number(flags['activate-in']) : config.KEY_ACTIVATION_DELAY_S
       if (!Number.isInteger(delay) || delay < 0) throw new UsageError('--activate-in must be a whole number of seconds')
-      const rotated = await rotateKeys(redis, { activationDelayS: delay, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
+      const rotated = await rotateKeys(redis, { activationDelayS: delay, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, kek: parseKek(config.SIGNING_KEYS_KEK) })
       return {
         data: { ...rotated, activatesAt: new Date(rotated.activatesAt * 1000).toISOString() },
         text: `new signing key ${rotated.kid} published; signs from ${new Date(rotated.activatesAt * 1000).toISOString()}; ${rotated.previousKid} signs until then and stays published until its tokens expired${rotated.removed.length ? `; removed retired keys ${rotated.removed.join(', ')}` : ''}`
       }
     }
     case 'list-keys': {
-      const records = await ensureKeyRecords(redis)
+      const records = await ensureKeyRecords(redis, parseKek(config.SIGNING_KEYS_KEK))
       const { signer, published } = selectKeys(records, Math.floor(Date.now() / 1000), config.ACCESS_TOKEN_TTL_S)
       const rows = records.map((r) => ({ kid: r.kid, activatesAt: new Date(r.activatesAt * 1000).toISOString(), signing: r.kid === signer.kid, published: published.some((p) => p.kid === r.kid) }))
       return { data: { keys: rows }, text: rows.map((r) => `${r.kid}\tactivates ${r.activatesAt}${r.signing ? '\tsigning' : ''}${r.published ? '\tpublished' : '\tretired'}`).join('\n') }

@@ -1,4 +1,5 @@
-import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
+import { loadConfig as load, baseSchema, common, Type, ConfigError, type Static, type TObject } from '@uspl/config'
+import { rateLimitSchema } from '@uspl/server/rate-limits'
 
 export const schema = {
   ...baseSchema(3001),
@@ -7,11 +8,13 @@ export const schema = {
   REGISTRATION_URL: common.REGISTRATION_URL,
   CONNECTIONS_URL: common.CONNECTIONS_URL,
   ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
+  ...rateLimitSchema,
   REFRESH_TOKEN_TTL_S: Type.Integer({ minimum: 300, maximum: 365 * 86400, default: 30 * 86400, description: 'refresh token lifetime (each rotation starts a new one); a grant unused this long expires' }),
   REFRESH_REUSE_GRACE_S: Type.Integer({ minimum: 0, maximum: 120, default: 10, description: 'a rotated refresh token presented again within this many seconds is a concurrent retry, not a replay' }),
   SESSION_TTL_S: Type.Integer({ minimum: 300, maximum: 90 * 86400, default: 7 * 86400, description: 'browser session (sign-in) lifetime' }),
   CLIENT_IDLE_TTL_S: Type.Integer({ minimum: 3600, default: 90 * 86400, description: 'a registered client unused this long expires' }),
   SIGNING_KEYS_FILE: Type.String({ default: '', description: 'a JWK set (JSON) with private ES256 keys; the first signs. Empty: keys are generated and kept in Redis' }),
+  SIGNING_KEYS_KEK: Type.String({ default: '', pattern: '^(|[A-Za-z0-9+/_-]{43}=?)$', description: 'key-encryption key of the signing keys kept in Redis: 32 random bytes, base64 (openssl rand -base64 32). Required when NODE_ENV=production without SIGNING_KEYS_FILE' }),
   SIGNING_KEYS_CACHE_S: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'how long a replica caches the signing keys it read from Redis (a rotation reaches it within this)' }),
   KEY_ACTIVATION_DELAY_S: Type.Integer({ minimum: 0, maximum: 86400, default: 600, description: 'rotate-keys: how long a new key is published in the JWKS before it signs (longer than JWKS_MAX_AGE_S)' }),
   JWKS_MAX_AGE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'Cache-Control max-age of the JWKS and metadata documents' }),
@@ -29,5 +32,10 @@ export const schema = {
 export type Config = Static<TObject<typeof schema>>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
-  return load(schema, env)
+  const config = load(schema, env)
+  // private keys never sit unencrypted in a production Redis
+  if (config.NODE_ENV === 'production' && config.SIGNING_KEYS_FILE === '' && config.SIGNING_KEYS_KEK === '') {
+    throw new ConfigError('SIGNING_KEYS_KEK', 'is required when NODE_ENV=production and SIGNING_KEYS_FILE is not set (32 random bytes, base64: openssl rand -base64 32)')
+  }
+  return config
 }

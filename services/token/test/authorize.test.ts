@@ -1,7 +1,7 @@
 // /authorize, sign-in and consent: what is refused, where errors go (an error page when the client or its
 // redirect URI cannot be trusted, the redirect URI with state and iss otherwise), and the page protections.
 import t from 'tap'
-import { startStack, registerClient, pkce, Browser, hiddenField, location, keysMatching, obtainCode, type Stack } from './helpers.ts'
+import { startStack, registerClient, pkce, signIn, Browser, hiddenField, location, keysMatching, obtainCode, type Stack } from './helpers.ts'
 
 function authorizeUrl (stack: Stack, params: Record<string, string | undefined>): string {
   const { challenge } = pkce()
@@ -45,21 +45,37 @@ t.test('a disabled client gets an error page', async (t) => {
   t.match(res.body, /operator disabled/)
 })
 
-t.test('protocol errors go back to the redirect URI with state and iss', async (t) => {
-  const stack = await startStack(t)
-  const client = await registerClient(stack)
-  const cases: Array<{ name: string, params: Record<string, string | undefined>, error: string }> = [
+const PROTOCOL_ERRORS: Array<{ name: string, params: Record<string, string | undefined>, error: string }> = [
     { name: 'missing PKCE', params: { code_challenge: undefined, code_challenge_method: undefined }, error: 'invalid_request' },
     { name: 'plain PKCE', params: { code_challenge_method: 'plain' }, error: 'invalid_request' },
     { name: 'PKCE method missing (defaults to plain)', params: { code_challenge_method: undefined }, error: 'invalid_request' },
     { name: 'malformed challenge', params: { code_challenge: 'short' }, error: 'invalid_request' },
     { name: 'implicit flow', params: { response_type: 'token' }, error: 'unsupported_response_type' },
-    { name: 'other resource', params: { resource: 'https://elsewhere.example/mcp' }, error: 'invalid_target' }
-  ]
-  for (const c of cases) {
-    const res = await stack.token.inject(authorizeUrl(stack, { client_id: client.client_id, ...c.params }))
-    t.equal(res.statusCode, 303, `${c.name}: redirects`)
-    const loc = new URL(res.headers.location as string)
+  { name: 'other resource', params: { resource: 'https://elsewhere.example/mcp' }, error: 'invalid_target' }
+]
+
+t.test('no redirect before sign-in: a stranger without cookies is never bounced to a registered URI', async (t) => {
+  const stack = await startStack(t)
+  // the phishing setup: open registration with the attacker's landing page
+  const client = await registerClient(stack, { redirect_uris: ['https://evil.example/landing'] })
+  for (const c of PROTOCOL_ERRORS) {
+    const res = await fetch(stack.issuer + authorizeUrl(stack, { client_id: client.client_id, redirect_uri: 'https://evil.example/landing', ...c.params }), { redirect: 'manual' })
+    t.equal(res.status, 400, `${c.name}: 400`)
+    t.equal(res.headers.get('location'), null, `${c.name}: no redirect`)
+    t.match(res.headers.get('content-type'), /text\/html/, `${c.name}: an error page`)
+    t.match(await res.text(), c.error, `${c.name}: the page names the error`)
+  }
+  t.same(await keysMatching(stack.r, 'areq:*'), [], 'nothing pending')
+})
+
+t.test('protocol errors of a signed-in user go back to the redirect URI with state and iss', async (t) => {
+  const stack = await startStack(t)
+  const client = await registerClient(stack)
+  const browser = await signIn(stack)
+  for (const c of PROTOCOL_ERRORS) {
+    const res = await browser.request(stack.issuer + authorizeUrl(stack, { client_id: client.client_id, ...c.params }))
+    t.equal(res.status, 303, `${c.name}: redirects`)
+    const loc = new URL(res.headers.get('location') as string)
     t.equal(loc.origin + loc.pathname, 'http://127.0.0.1:9999/callback', `${c.name}: to the registered URI`)
     t.equal(loc.searchParams.get('error'), c.error, `${c.name}: ${c.error}`)
     t.ok(loc.searchParams.get('error_description'))
@@ -271,4 +287,40 @@ t.test('a private-use scheme redirect (cursor://) works end to end, without the 
   t.equal(callback.protocol, 'cursor:')
   t.equal(callback.searchParams.get('iss'), stack.issuer)
   t.ok(callback.searchParams.get('code'))
+})
+
+t.test('consent page: a name with bidi controls (stored before registration refused them) is isolated', async (t) => {
+  const stack = await startStack(t)
+  const { client } = await stack.token.oauth.clients.create({ client_name: 'Evil \u202Etnuocca', redirect_uris: ['http://127.0.0.1:9999/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] })
+  const browser = await signIn(stack)
+  let res = await browser.request(stack.issuer + authorizeUrl(stack, { client_id: client.clientId }))
+  res = await browser.request(location(res, stack.issuer))
+  const page = await res.text()
+  t.equal(res.status, 200)
+  // the controls are removed from the shown name (client-display.ts) and what is left is isolated too
+  t.match(page, '<h1><span class="app"><bdi>Evil tnuocca</bdi></span> wants to access your account</h1>', 'the name cannot reverse the heading')
+  t.match(page, '<title>Allow \u2068Evil tnuocca\u2069?</title>', 'nor the title')
+  t.notMatch(page, /\u202E/, 'the override never reaches the page')
+  t.match(page, 'bdi{unicode-bidi:isolate}')
+})
+
+t.test('the sign-in page names the product and the app that asked; consent links to Connected Apps', async (t) => {
+  const stack = await startStack(t)
+  const client = await registerClient(stack, { client_name: 'Cursor' })
+  const browser = new Browser()
+  let res = await browser.request(stack.issuer + authorizeUrl(stack, { client_id: client.client_id }))
+  const consentUrl = location(res, stack.issuer)
+  res = await browser.request(consentUrl)
+  res = await browser.request(location(res, stack.issuer))
+  const signin = await res.text()
+  t.match(signin, '<title>Sign in to uspl</title>')
+  t.match(signin, '<h1>Sign in to uspl</h1>')
+  t.match(signin, '<bdi>Cursor</bdi> is asking to connect to your uspl account')
+  const plain = await (await fetch(`${stack.issuer}/signin`)).text()
+  t.match(plain, 'Sign in to continue.', 'without a pending request, no app is named')
+  const wrong = await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(signin, 'csrf'), return_to: hiddenField(signin, 'return_to'), email: stack.user.email, password: 'wrong' } })
+  t.match(await wrong.text(), '<bdi>Cursor</bdi> is asking', 'a wrong password keeps saying which app asked')
+  await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(signin, 'csrf'), return_to: hiddenField(signin, 'return_to'), email: stack.user.email, password: stack.password } })
+  const consent = await (await browser.request(consentUrl)).text()
+  t.match(consent, '<a href="http://127.0.0.1:1/connections">Connected Apps</a>', 'consent links to Connected Apps')
 })

@@ -6,7 +6,7 @@
  */
 import Fastify from 'fastify'
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
-import { testRedis, testEnv, freePort, Browser, authorizeInBrowser, type TestRedis } from '@uspl/testing'
+import { testRedis, testEnv, freePort, Browser, authorizeInBrowser, hiddenField, type TestRedis } from '@uspl/testing'
 
 export { Browser, hiddenField, location, authorizeInBrowser } from '@uspl/testing'
 import { AccountStore, s256, randomToken, type User } from '@uspl/core'
@@ -149,4 +149,13 @@ export class TestProvider implements OAuthClientProvider {
   async redirectToAuthorization (url: URL): Promise<void> {
     this.lastCallback = await authorizeInBrowser(this.browser, url.toString(), this.signin)
   }
+}
+
+/** Signs a browser in (the sign-in form with its CSRF cookie), so it holds a session cookie. */
+export async function signIn (stack: Stack, browser: Browser = new Browser()): Promise<Browser> {
+  const page = await browser.request(`${stack.issuer}/signin`)
+  const html = await page.text()
+  const res = await browser.request(`${stack.issuer}/signin`, { form: { csrf: hiddenField(html, 'csrf'), email: stack.user.email, password: stack.password } })
+  if (res.status !== 303 || !browser.cookies.has('uspl_session')) throw new Error(`sign-in failed: ${res.status}`)
+  return browser
 }

@@ -4,11 +4,11 @@ import t from 'tap'
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { testRedis, testEnv } from '@uspl/testing'
 import { build } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
-import { ensureKeyRecords, rotateKeys, selectKeys, type KeyRecord } from '../src/lib/signing-keys.ts'
+import { ensureKeyRecords, rotateKeys, selectKeys, parseKek, type KeyRecord } from '../src/lib/signing-keys.ts'
 import { startStack, registerClient, obtainTokens, tokenRequest, decodeJwt, verifyWithJwks } from './helpers.ts'
 
 type Jwks = { keys: Array<Record<string, unknown>> }
@@ -83,4 +83,35 @@ t.test('keys from SIGNING_KEYS_FILE: the first signs, all are published', async 
   t.equal(await r.redis.exists('keys:signing'), 0, 'nothing generated in Redis')
   writeFileSync(file, JSON.stringify({ keys: [{ kty: 'RSA', n: 'x', e: 'AQAB' }] }))
   await t.rejects(build(loadConfig(testEnv(r, { SIGNING_KEYS_FILE: file })), { redis: r.redis, logger: false }), /not a private EC P-256 key/)
+})
+
+t.test('signing keys at rest: sealed with SIGNING_KEYS_KEK, plaintext ones migrated, production refuses to start without it', async (t) => {
+  const kekValue = randomBytes(32).toString('base64')
+  // production without a KEK (and without a mounted key file): one line naming the variable
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /^invalid configuration: SIGNING_KEYS_KEK is required when NODE_ENV=production/)
+  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', SIGNING_KEYS_KEK: kekValue }))
+  t.doesNotThrow(() => loadConfig({ NODE_ENV: 'production', SIGNING_KEYS_FILE: '/etc/keys.json' }), 'a mounted key file needs none')
+  t.throws(() => loadConfig({ SIGNING_KEYS_KEK: 'short' }), /SIGNING_KEYS_KEK/)
+
+  // a key stored in plaintext before the KEK was set
+  const r = await testRedis(t)
+  const [legacy] = await ensureKeyRecords(r.redis)
+  t.ok(JSON.parse(await r.redis.hget('keys:signing', legacy.kid) ?? '{}').privateJwk?.d, 'before: the private key is readable in Redis')
+  const app = await build(loadConfig(testEnv(r, { SIGNING_KEYS_KEK: kekValue })), { redis: r.redis, logger: false })
+  t.teardown(() => app.close())
+  const jwks = (await app.inject('/.well-known/jwks.json')).json() as Jwks
+  t.same(jwks.keys.map((k) => k.kid), [legacy.kid], 'the same key, still published')
+  const raw = await r.redis.hget('keys:signing', legacy.kid) ?? ''
+  t.notMatch(raw, legacy.privateJwk.d, 'after: the private part is not in Redis in the clear')
+  t.match(JSON.parse(raw), { kid: legacy.kid, sealed: { alg: 'A256GCM' } })
+  t.notOk(JSON.parse(raw).privateJwk, 'no plaintext copy kept')
+  // a rotation with the KEK writes a sealed key
+  const rotated = await rotateKeys(r.redis, { activationDelayS: 0, accessTokenTtlS: 900, kek: parseKek(kekValue) })
+  t.ok(JSON.parse(await r.redis.hget('keys:signing', rotated.kid) ?? '{}').sealed, 'rotated keys are sealed')
+  // and what a thief with Redis but not the KEK gets
+  await t.rejects(ensureKeyRecords(r.redis), /encrypted at rest: set SIGNING_KEYS_KEK/, 'without the KEK: refused, naming the variable')
+  await t.rejects(ensureKeyRecords(r.redis, parseKek(randomBytes(32).toString('base64'))), /SIGNING_KEYS_KEK does not decrypt signing key/, 'another KEK: refused')
+  const moved = JSON.parse(raw)
+  await r.redis.hset('keys:signing', 'someone-elses-kid', JSON.stringify({ ...moved, kid: 'someone-elses-kid' }))
+  await t.rejects(ensureKeyRecords(r.redis, parseKek(kekValue)), /does not decrypt signing key someone-elses-kid/, 'a sealed key moved to another kid does not open')
 })

@@ -95,7 +95,7 @@ t.test('a reused code answers invalid_grant and revokes the grant it created', a
 })
 
 t.test('refresh: rotation, the grace period, and reuse after it revoking the grant', async (t) => {
-  t.test('within the grace period a rotated token still refreshes (concurrent retries)', async (t) => {
+  t.test('within the grace period a rotated token still refreshes (concurrent retries), to the same successor', async (t) => {
     const stack = await startStack(t, { REFRESH_REUSE_GRACE_S: '10' })
     const client = await registerClient(stack)
     const tokens = await obtainTokens(stack, client.client_id)
@@ -103,7 +103,7 @@ t.test('refresh: rotation, the grace period, and reuse after it revoking the gra
     const [a, b] = await Promise.all([tokenRequest(stack, form), tokenRequest(stack, form)])
     t.equal(a.status, 200)
     t.equal(b.status, 200)
-    t.not(a.body.refresh_token, b.body.refresh_token)
+    t.equal(a.body.refresh_token, b.body.refresh_token, 'one live refresh token')
     t.same(await keysMatching(stack.r, 'dl:*'), [], 'nothing revoked')
   })
 

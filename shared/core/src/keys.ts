@@ -44,6 +44,10 @@ export const keys = {
   userGrants: (userId: string) => `user:${userId}:grants`,
   activeGrant: (userId: string, clientId: string) => `ugc:${userId}:${clientId}`,
   refreshToken: (hash: string) => `rt:${hash}`,
+  /** a rotated refresh token's successor, sealed for its holder, for the reuse grace period only; listed in
+   *  the grant's refresh token set under this member, so revoking the grant deletes it too */
+  refreshTokenSuccessorMember: (hash: string) => `${hash}:next`,
+  refreshTokenSuccessor: (hash: string) => `rt:${hash}:next`,
   authCode: (hash: string) => `code:${hash}`,
   usedAuthCode: (hash: string) => `code:used:${hash}`,
   // the denylist the gateway checks on every request

@@ -11,6 +11,7 @@ import { loggerOptions } from '@uspl/logger'
 import { OAuthError, ApiError, isRedisUnavailable } from '@uspl/errors'
 import redisPlugin, { type RedisPluginOptions } from './redis-plugin.ts'
 import health from './health.ts'
+import { securityHeaders } from './security-headers.ts'
 import type { RedisClient } from '@uspl/redis'
 
 export { redisPlugin, health }
@@ -48,6 +49,7 @@ export function baseFastify (service: string, config: BaseConfig, options: AppOp
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  app.addHook('onSend', securityHeaders)
   const redisOptions: RedisPluginOptions = {
     url: config.REDIS_URL,
     prefix: config.REDIS_PREFIX,
@@ -132,3 +134,4 @@ export async function runServer<C extends BaseConfig> (opts: RunOptions<C>): Pro
   await app.listen({ port: config.PORT, host: config.HOST })
   return app
 }
+export { default as rateLimits, rateLimitSchema, oauthTooMany, apiTooMany, failureKeys, type RateLimitConfig, type FailureLimitRoute } from './rate-limits.ts'

@@ -25,7 +25,7 @@ export default async function apiKeyRoutes (app: FastifyInstance): Promise<void>
   const store = app.domain.apiKeys
 
   app.get<{ Querystring: Static<typeof ApiKeyQuery> }>('/v1/api-keys', {
-    config: { auth: 'either' },
+    config: { auth: 'either', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'List API keys',
@@ -41,7 +41,7 @@ export default async function apiKeyRoutes (app: FastifyInstance): Promise<void>
   })
 
   app.post<{ Body: Static<typeof CreateApiKeyBody> }>('/v1/api-keys', {
-    config: { auth: 'user' },
+    config: { auth: 'user', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'Create a personal API key',
@@ -66,7 +66,7 @@ export default async function apiKeyRoutes (app: FastifyInstance): Promise<void>
   })
 
   app.post<{ Params: Static<typeof ApiKeyParams>, Body: Static<typeof RevokeApiKeyBody> }>('/v1/api-keys/:keyId/revoke', {
-    config: { auth: 'either' },
+    config: { auth: 'either', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'Revoke an API key',

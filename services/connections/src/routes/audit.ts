@@ -11,7 +11,7 @@ import { AuditPage, AuditQuery, errors, operatorOnly } from '../schemas.ts'
 
 export default async function auditRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: Static<typeof AuditQuery> }>('/v1/audit', {
-    config: { auth: 'operator' },
+    config: { auth: 'operator', failureLimit: {} },
     schema: {
       tags: ['operators'],
       summary: 'Read the revocation audit trail',

@@ -17,7 +17,7 @@ const iso = (s: number): string => new Date(s * 1000).toISOString()
 
 export default async function clientRoutes (app: FastifyInstance): Promise<void> {
   app.get('/v1/clients', {
-    config: { auth: 'operator' },
+    config: { auth: 'operator', failureLimit: {} },
     schema: { tags: ['operators'], summary: 'List registered clients', security: operatorOnly, response: { 200: ClientList, ...errors(401, 403) } }
   }, async () => {
     const clients = await app.domain.clients.list()
@@ -38,7 +38,7 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
   })
 
   app.post<{ Params: Static<typeof ClientParams> }>('/v1/clients/:clientId/revoke', {
-    config: { auth: 'operator' },
+    config: { auth: 'operator', failureLimit: {} },
     schema: {
       tags: ['operators'],
       summary: "Revoke every grant of a client and disable it",
@@ -63,7 +63,7 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
   })
 
   app.post<{ Params: Static<typeof ClientParams> }>('/v1/clients/:clientId/enable', {
-    config: { auth: 'operator' },
+    config: { auth: 'operator', failureLimit: {} },
     schema: {
       tags: ['operators'],
       summary: 'Enable a disabled client',

@@ -5,8 +5,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { Static } from '@sinclair/typebox'
 import { ApiError } from '@uspl/errors'
+import { typeableText } from '@uspl/core'
 import { principalOf, actorOf } from '../auth.ts'
-import { activeGrants, toConnections, displayName, openSessions } from '../connections.ts'
+import { activeGrants, activeGrantsPage, toConnections, displayName, openSessions } from '../connections.ts'
 import {
   ConnectionList, ConnectionQuery, GrantParams, RevokeGrantBody, RevokeGrantResult, errors, userOrOperator
 } from '../schemas.ts'
@@ -15,11 +16,11 @@ const notFound = (): ApiError => new ApiError('not_found', 'no such connection',
 
 export default async function connectionsRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: Static<typeof ConnectionQuery> }>('/v1/connections', {
-    config: { auth: 'either' },
+    config: { auth: 'either', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'List connected apps',
-      description: "A signed-in user sees their own active connections (filters are ignored); an operator sees everyone's, optionally filtered by user and client.",
+      description: "A signed-in user sees their own active connections (filters are ignored); an operator sees everyone's, optionally filtered by user and client. Without filters an operator's list comes in pages of `limit` (newest first within each user): follow `next_cursor` until it is null.",
       security: userOrOperator,
       querystring: ConnectionQuery,
       response: { 200: ConnectionList, ...errors(400, 401, 403) }
@@ -29,11 +30,16 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
     const filter = who.type === 'user'
       ? { userId: who.userId }
       : { userId: request.query.user_id, clientId: request.query.client_id }
-    return { items: await toConnections(app, await activeGrants(app, filter)) }
+    if (!filter.userId && !filter.clientId) {
+      // everyone: a page at a time, never every user's grants in one request
+      const page = await activeGrantsPage(app, request.query.cursor, request.query.limit ?? 100)
+      return { items: await toConnections(app, page.grants), next_cursor: page.nextCursor }
+    }
+    return { items: await toConnections(app, await activeGrants(app, filter)), next_cursor: null }
   })
 
   app.post<{ Params: Static<typeof GrantParams>, Body: Static<typeof RevokeGrantBody> }>('/v1/connections/:grantId/revoke', {
-    config: { auth: 'either' },
+    config: { auth: 'either', failureLimit: {} },
     schema: {
       tags: ['connections'],
       summary: 'Revoke one connection',
@@ -55,7 +61,8 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
       grant.revokedAt === null ? openSessions(app, [grant.id]) : Promise.resolve([0])
     ])
     const name = displayName(client, grant.clientId)
-    if (request.body.confirm.trim() !== name) {
+    // (compared as typed: a name stored before registration refused invisible characters is still typeable)
+    if (typeableText(request.body.confirm) !== typeableText(name)) {
       throw new ApiError('confirmation_mismatch', "confirm must be the application's name exactly as listed", 400)
     }
     // 3. revoke (already revoked: report the first revocation)

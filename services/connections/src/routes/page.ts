@@ -9,8 +9,9 @@ import { principalOf } from '../auth.ts'
 import { activeGrants, toConnections } from '../connections.ts'
 import { connectionsPage } from '../views/connections-page.ts'
 import { apiKeyInfo } from './api-keys.ts'
+import type { Config } from '../config.ts'
 
-export function pageSecurityHeaders (nonce: string): Record<string, string> {
+export function pageSecurityHeaders (nonce: string, formOrigins: string[] = []): Record<string, string> {
   return {
     'content-security-policy': [
       "default-src 'none'",
@@ -19,7 +20,7 @@ export function pageSecurityHeaders (nonce: string): Record<string, string> {
       "img-src https: data:",
       "connect-src 'self'",
       "base-uri 'none'",
-      "form-action 'self'",
+      ["form-action 'self'", ...formOrigins].join(' '),
       "frame-ancestors 'none'"
     ].join('; '),
     'x-frame-options': 'DENY',
@@ -30,7 +31,8 @@ export function pageSecurityHeaders (nonce: string): Record<string, string> {
   }
 }
 
-export default async function pageRoutes (app: FastifyInstance): Promise<void> {
+export default async function pageRoutes (app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  const { config } = opts
   app.get('/', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => reply.redirect('connections', 302))
 
   app.get('/connections', {
@@ -39,14 +41,17 @@ export default async function pageRoutes (app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     const who = principalOf(request)
     if (who.type !== 'user') throw new Error('unreachable: auth "user" admits users only')
-    const [connections, apiKeys] = await Promise.all([
+    const [connections, apiKeys, user] = await Promise.all([
       activeGrants(app, { userId: who.userId }).then((grants) => toConnections(app, grants)),
-      app.domain.apiKeys.list({ userId: who.userId })
+      app.domain.apiKeys.list({ userId: who.userId }),
+      app.domain.accounts.getUser(who.userId)
     ])
     const nonce = randomBytes(16).toString('base64')
+    // sign-out is the token service's (it owns the session), and comes back here (then to sign-in)
+    const logoutUrl = `${config.ISSUER_URL.replace(/\/+$/, '')}/logout`
     return reply
-      .headers(pageSecurityHeaders(nonce))
+      .headers(pageSecurityHeaders(nonce, [new URL(config.ISSUER_URL).origin]))
       .type('text/html; charset=utf-8')
-      .send(connectionsPage({ nonce, csrf: who.session.csrf, connections, apiKeys: apiKeys.map(apiKeyInfo) }))
+      .send(connectionsPage({ nonce, csrf: who.session.csrf, connections, apiKeys: apiKeys.map(apiKeyInfo), user: { email: user?.email ?? '', name: user?.name ?? '' }, logoutUrl, returnTo: `${config.CONNECTIONS_URL.replace(/\/+$/, '')}/connections` }))
   })
 }

@@ -10,7 +10,7 @@ import { UserParams, UserRevokeResult, errors, operatorOnly } from '../schemas.t
 
 export default async function userRoutes (app: FastifyInstance): Promise<void> {
   app.post<{ Params: Static<typeof UserParams> }>('/v1/users/:userId/revoke', {
-    config: { auth: 'operator' },
+    config: { auth: 'operator', failureLimit: {} },
     schema: {
       tags: ['operators'],
       summary: 'Revoke every connection of a user',

@@ -4,6 +4,7 @@
  * menu button: Enter, Space, arrow keys, Home, End, Escape), the confirmation dialog (type the app's name)
  * and the call to the API with the session's CSRF token; the row goes away when the revocation succeeds.
  */
+import { UNSHOWABLE_SOURCE } from '@uspl/core'
 import type { Connection } from '../schemas.ts'
 import { apiKeysSection, API_KEYS_CSS, API_KEYS_SCRIPT } from './api-keys-section.ts'
 
@@ -38,10 +39,11 @@ function row (c: Connection, i: number): string {
   return `<li class="app" data-grant-id="${escapeHtml(c.grant_id)}" data-name="${name}">
   ${logo(c)}
   <div class="info">
-    <h2 class="name">${name}</h2>
-    ${c.client_host ?? c.redirect_host ? `<p class="host">${escapeHtml((c.client_host ?? c.redirect_host) as string)}</p>` : ''}
+    <h2 class="name"><bdi>${name}</bdi></h2>
+    ${c.client_host ?? c.redirect_host ? `<p class="host"><bdi>${escapeHtml((c.client_host ?? c.redirect_host) as string)}</bdi></p>` : ''}
     <p class="meta"><span class="label">Access:</span> ${scopes}</p>
-    <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time></p>
+    <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time> · <span class="label">Last used</span> <time datetime="${escapeHtml(c.last_used_at)}">${dateFormat.format(new Date(c.last_used_at))}</time></p>
+    <p class="meta"><span class="label">Client ID</span> <code class="client-id"><bdi>${escapeHtml(c.client_id)}</bdi></code></p>
   </div>
   <div class="actions">
     <button type="button" class="menu-button" id="menu-button-${i}" aria-haspopup="menu" aria-expanded="false" aria-controls="menu-${i}" aria-label="Actions for ${name}">
@@ -60,9 +62,13 @@ export interface PageInput {
   connections: Connection[]
   /** the user's personal API keys (the section after the apps) */
   apiKeys: Parameters<typeof apiKeysSection>[0]
+  /** who is signed in, and where signing out goes (the token service's /logout, back to this page) */
+  user: { email: string, name: string }
+  logoutUrl: string
+  returnTo: string
 }
 
-export function connectionsPage ({ nonce, csrf, connections, apiKeys }: PageInput): string {
+export function connectionsPage ({ nonce, csrf, connections, apiKeys, user, logoutUrl, returnTo }: PageInput): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -74,6 +80,10 @@ export function connectionsPage ({ nonce, csrf, connections, apiKeys }: PageInpu
 <style nonce="${nonce}">${CSS}${API_KEYS_CSS}</style>
 </head>
 <body>
+<header class="account">
+  <p>Signed in as <strong><bdi>${escapeHtml(user.name || user.email)}</bdi></strong>${user.name ? ` <span class="muted">(<bdi>${escapeHtml(user.email)}</bdi>)</span>` : ''}</p>
+  <form method="post" action="${escapeHtml(logoutUrl)}"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="return_to" value="${escapeHtml(returnTo)}"><button type="submit" class="secondary signout">Sign out</button></form>
+</header>
 <main>
   <h1 id="title" tabindex="-1">Connected apps</h1>
   <p class="lead">These apps can use your account. Revoking access signs an app out everywhere at once; to reconnect it has to ask for your permission again.</p>
@@ -86,9 +96,9 @@ ${connections.map(row).join('\n')}
 </main>
 <dialog id="revoke-dialog" aria-labelledby="revoke-title" aria-describedby="revoke-desc">
   <form id="revoke-form" method="dialog" novalidate>
-    <h2 id="revoke-title">Revoke access for <span class="target-name"></span>?</h2>
-    <p id="revoke-desc"><span class="target-name"></span> will lose access at once: its open sessions close and it can no longer use your account until you authorize it again.</p>
-    <label for="confirm-input">Type <strong class="target-name"></strong> to confirm</label>
+    <h2 id="revoke-title">Revoke access for <bdi class="target-name"></bdi>?</h2>
+    <p id="revoke-desc"><bdi class="target-name"></bdi> will lose access at once: its open sessions close and it can no longer use your account until you authorize it again.</p>
+    <label for="confirm-input">Type <strong><bdi class="target-name"></bdi></strong> to confirm</label>
     <input id="confirm-input" name="confirm" type="text" autocomplete="off" autocapitalize="off" spellcheck="false" required>
     <p id="revoke-error" class="error" role="alert" hidden></p>
     <div class="buttons">
@@ -123,6 +133,11 @@ h1:focus{outline:none}
 .host{margin:0;color:#5c6470;font-size:.9rem;overflow-wrap:anywhere}
 .meta{margin:.25rem 0 0;font-size:.9rem;color:#333a44;overflow-wrap:anywhere}
 .label{color:#5c6470}
+.account{max-width:44rem;margin:0 auto;padding:.75rem 1rem 0;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;font-size:.95rem}
+.account p{margin:0;overflow-wrap:anywhere}
+.account form{margin:0}
+.signout{min-height:44px;padding:.4rem .9rem;border-radius:8px}
+bdi{unicode-bidi:isolate}
 code{font:.85rem ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f3;border-radius:4px;padding:0 .3rem;overflow-wrap:anywhere}
 .muted{color:#5c6470}
 .actions{flex:none;position:relative}
@@ -259,7 +274,10 @@ const SCRIPT = `
     input.focus();
   }
 
-  function matches () { return current !== null && input.value.trim() === current.name; }
+  // what a person can type: names stored before registration refused invisible characters compare without them
+  var unshowable = new RegExp(${JSON.stringify(UNSHOWABLE_SOURCE)}, 'gu');
+  function typeable (s) { return s.replace(unshowable, '').trim(); }
+  function matches () { return current !== null && typeable(input.value) === typeable(current.name); }
 
   input.addEventListener('input', function () {
     confirmButton.disabled = busy || !matches();
@@ -318,7 +336,9 @@ const SCRIPT = `
     current = target;
     target.row.remove();
     dialog.close('revoked');
-    status.textContent = target.name + ' no longer has access to your account.';
+    var who = document.createElement('bdi');
+    who.textContent = target.name;
+    status.replaceChildren(who, ' no longer has access to your account.');
     if (!list.querySelector('.app')) {
       list.hidden = true;
       empty.hidden = false;

@@ -1,11 +1,15 @@
 /**
- * The issuer's signing keys, from its JWKS via get-jwks. Verification on the hot path reads a key from an
- * in-process map (no fetch, no PEM conversion). A token naming a kid this replica has not seen triggers at
- * most one JWKS fetch per JWKS_REFETCH_MIN_INTERVAL_MS; every other unknown kid in that window is refused
- * without touching the token service, so a flood of random kids cannot hammer it. A known key whose TTL
- * ran out is refreshed through get-jwks, which serves the stale copy if the token service is unreachable.
+ * The issuer's signing keys, from its JWKS. Verification on the hot path reads a key from an in-process
+ * map (no fetch, no PEM conversion). The whole set is fetched at once and refetched in the background when
+ * its max-age (Cache-Control of the JWKS, at most JWKS_CACHE_TTL_MS) has passed, on the next request that
+ * finds it so: the token service publishes a rotated key KEY_ACTIVATION_DELAY_S before it signs with it,
+ * so the gateway knows a new kid before the first token naming it arrives. A token naming a kid this
+ * replica has not seen triggers a fetch at most once per JWKS_REFETCH_MIN_INTERVAL_MS, or at once when the
+ * set it holds is past its max-age, so a flood of random kids can neither hammer the token service nor
+ * hold back a published key. A key the issuer stopped publishing stops verifying; while the issuer cannot
+ * be reached, the keys already held stay usable.
  */
-import buildGetJwks from 'get-jwks'
+import { createPublicKey } from 'node:crypto'
 
 export class UnknownKeyError extends Error {
   constructor (readonly kid: string, readonly fetched: boolean) {
@@ -28,61 +32,88 @@ export interface KeySourceOptions {
   refetchMinIntervalMs: number
   fetchTimeoutMs: number
   onFetch?: (result: 'ok' | 'error') => void
+  /** the clock (tests move it instead of waiting) */
+  now?: () => number
 }
 
-interface CachedKey { pem: string, expiresAt: number }
+interface Jwk { kty?: string, crv?: string, kid?: string, alg?: string, use?: string, x?: string, y?: string }
+
+/** The set's max-age from Cache-Control, clamped to [1 s, ttl]; the ttl when none is given. */
+function maxAgeMs (cacheControl: string | null, ttlMs: number): number {
+  const m = /(?:^|,)\s*max-age=(\d+)/i.exec(cacheControl ?? '')
+  return m ? Math.min(Math.max(Number(m[1]) * 1000, 1000), ttlMs) : ttlMs
+}
 
 export class KeySource {
-  private readonly getJwks: ReturnType<typeof buildGetJwks>
-  private readonly keys = new Map<string, CachedKey>()
-  private readonly refreshing = new Map<string, Promise<string>>()
+  private readonly keys = new Map<string, string>()
+  /** the held set is fresh until then; past it, the next request refetches it in the background */
+  private freshUntil = Number.NEGATIVE_INFINITY
   private lastUnknownFetch = Number.NEGATIVE_INFINITY
-  private readonly domain: string
+  private loading: Promise<void> | null = null
+  private readonly now: () => number
 
   constructor (private readonly opts: KeySourceOptions) {
-    const url = new URL(opts.jwksUrl)
-    this.domain = url.origin
-    this.getJwks = buildGetJwks({ ttl: opts.ttlMs, max: 50, jwksPath: url.pathname + url.search })
+    this.now = opts.now ?? Date.now
   }
 
   /** The PEM public key for `kid`; throws UnknownKeyError when the issuer does not have it (or we may not ask). */
   async publicKey (kid: string): Promise<string> {
-    const now = Date.now()
-    const cached = this.keys.get(kid)
-    if (cached && cached.expiresAt > now) return cached.pem
-    const pending = this.refreshing.get(kid)
-    if (pending) return pending
-    if (!cached) {
-      if (now - this.lastUnknownFetch < this.opts.refetchMinIntervalMs) throw new UnknownKeyError(kid, false)
+    const now = this.now()
+    const stale = now >= this.freshUntil
+    const held = this.keys.get(kid)
+    if (held) {
+      if (stale) this.refreshInBackground()
+      return held
+    }
+    // an unknown kid: ask the issuer if the limiter allows, or if what we hold is past its max-age
+    if (!this.loading) {
+      if (!stale && now - this.lastUnknownFetch < this.opts.refetchMinIntervalMs) throw new UnknownKeyError(kid, false)
       this.lastUnknownFetch = now
     }
-    const p = this.fetch(kid, cached).finally(() => this.refreshing.delete(kid))
-    this.refreshing.set(kid, p)
-    return p
+    await this.load()
+    const pem = this.keys.get(kid)
+    if (!pem) throw new UnknownKeyError(kid, true)
+    return pem
   }
 
-  private async fetch (kid: string, cached: CachedKey | undefined): Promise<string> {
-    let timer: NodeJS.Timeout | undefined
+  private refreshInBackground (): void {
+    this.load().catch(() => {}) // counted by onFetch; the held keys stay usable
+  }
+
+  /** Fetches the whole set once (concurrent callers share the fetch). */
+  private async load (): Promise<void> {
+    this.loading ??= this.fetchSet().finally(() => { this.loading = null })
+    await this.loading
+  }
+
+  private async fetchSet (): Promise<void> {
+    let res: Response
+    let body: { keys?: Jwk[] }
     try {
-      const pem = await Promise.race([
-        this.getJwks.getPublicKey({ domain: this.domain, alg: 'ES256', kid }),
-        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('JWKS fetch timed out')), this.opts.fetchTimeoutMs) })
-      ])
-      this.opts.onFetch?.('ok')
-      this.keys.set(kid, { pem, expiresAt: Date.now() + this.opts.ttlMs })
-      return pem
+      res = await fetch(this.opts.jwksUrl, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.opts.fetchTimeoutMs) })
+      if (res.status !== 200) throw new Error(`JWKS answered ${res.status}`)
+      body = await res.json() as { keys?: Jwk[] }
+      if (!Array.isArray(body.keys)) throw new Error('JWKS has no keys array')
     } catch (err) {
       this.opts.onFetch?.('error')
-      if ((err as { code?: string }).code === 'JWK_NOT_FOUND') {
-        // the issuer no longer publishes it: retired keys stop verifying
-        this.keys.delete(kid)
-        throw new UnknownKeyError(kid, true)
-      }
-      // a key we had stays usable while the issuer cannot be reached
-      if (cached) return cached.pem
+      // back off: a down issuer is asked again after the refetch interval, not on every request
+      this.freshUntil = this.now() + this.opts.refetchMinIntervalMs
+      if (this.keys.size > 0) return // keys we hold stay usable while the issuer cannot be reached
       throw new JwksUnavailableError(err)
-    } finally {
-      clearTimeout(timer)
     }
+    const next = new Map<string, string>()
+    for (const jwk of body.keys) {
+      if (typeof jwk.kid !== 'string' || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || (jwk.alg !== undefined && jwk.alg !== 'ES256') || (jwk.use !== undefined && jwk.use !== 'sig')) continue
+      try {
+        next.set(jwk.kid, this.keys.get(jwk.kid) ?? createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString())
+      } catch {
+        // a malformed key in the set verifies nothing
+      }
+    }
+    // the issuer no longer publishes a key: retired keys stop verifying
+    this.keys.clear()
+    for (const [kid, pem] of next) this.keys.set(kid, pem)
+    this.freshUntil = this.now() + maxAgeMs(res.headers.get('cache-control'), this.opts.ttlMs)
+    this.opts.onFetch?.('ok')
   }
 }

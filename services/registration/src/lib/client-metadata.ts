@@ -1,9 +1,11 @@
 /**
  * RFC 7591 client metadata, validated for public clients. Each refusal names the field (and for redirect
  * URIs, the URI) and why. What the server decides differently from the request (auth method `none`,
- * both grant types) is what the response reports (RFC 7591 §3.2.1).
+ * both grant types) is what the response reports (RFC 7591 §3.2.1). Every string a person reads
+ * (name, scope, software id and version, contacts) is refused when it holds control, bidirectional or
+ * invisible characters, so a name cannot spoof another or be impossible to type back.
  */
-import { redirectUriProblem, type ClientMetadata } from '@uspl/core'
+import { displayTextProblem, redirectUriProblem, type ClientMetadata } from '@uspl/core'
 import { RegistrationError } from '@uspl/errors'
 
 export const LIMITS = { redirectUris: 20, uri: 2000, name: 200, scope: 1000, contacts: 10, contact: 254, softwareField: 200 }
@@ -18,6 +20,8 @@ function optionalString (body: Record<string, unknown>, field: string, max: numb
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'string') throw invalid(`${field} must be a string`)
   if (v.length > max) throw invalid(`${field} is longer than ${max} characters`)
+  const problem = displayTextProblem(v)
+  if (problem) throw invalid(`${field} ${problem}`)
   return v.length > 0 ? v : undefined
 }
 
@@ -38,6 +42,10 @@ function stringArray (body: Record<string, unknown>, field: string): string[] | 
   const v = body[field]
   if (v === undefined || v === null) return undefined
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${field} must be an array of strings`)
+  for (const x of v as string[]) {
+    const problem = displayTextProblem(x)
+    if (problem) throw invalid(`${field} entry ${problem}`)
+  }
   return v as string[]
 }
 

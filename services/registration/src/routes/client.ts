@@ -25,7 +25,8 @@ export default async function clientConfiguration (app: FastifyInstance): Promis
     return clientId
   }
 
-  const options = { config: { public: true, rateLimit: {} } }
+  // a wrong registration access token counts against the address and the client it names
+  const options = { config: { public: true, failureLimit: { client: (request: FastifyRequest) => (request.params as Params).clientId } } }
 
   app.get<{ Params: Params }>('/register/:clientId', options, async (request, reply) => {
     const clientId = await authenticate(request)

@@ -12,7 +12,7 @@ export const REGISTRATION_BODY_LIMIT = 16 * 1024
 
 export default async function register (app: FastifyInstance): Promise<void> {
   const { clients, config } = app.registration
-  app.post('/register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { public: true, rateLimit: {} } }, async (request, reply) => {
+  app.post('/register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { public: true, rateLimit: { max: config.REGISTRATION_RATE_LIMIT_MAX, timeWindow: config.REGISTRATION_RATE_LIMIT_WINDOW_S * 1000 } } }, async (request, reply) => {
     // step: validate the metadata (refusals name the field and why)
     const metadata = validateClientMetadata(request.body)
     // step: hygiene (an identical registration from the same address within the window is a duplicate)

@@ -7,6 +7,9 @@ import { OAuthError } from '@uspl/errors'
 import { MAX_DOCUMENT_CLIENT_ID_LENGTH } from '@uspl/core'
 import { param } from './oauth.ts'
 
+/** The failure-limit route config of endpoints where the client names itself in the body or Basic. */
+export const clientFailureLimit = { client: (request: FastifyRequest) => presentedClientId(request, request.body, false), clientInBody: true }
+
 export function presentedClientId (request: FastifyRequest, body: unknown, required = true): string | undefined {
   const fromBody = param(body, 'client_id', MAX_DOCUMENT_CLIENT_ID_LENGTH)
   const header = request.headers.authorization

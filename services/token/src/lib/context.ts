@@ -9,7 +9,7 @@ import {
   createRevocationPipeline, type BrowserSession
 } from '@uspl/core'
 import type { Config } from '../config.ts'
-import { KeyRing } from './signing-keys.ts'
+import { KeyRing, parseKek } from './signing-keys.ts'
 import { AuthRequestStore, CodeStore } from './codes.ts'
 import { RefreshTokenStore } from './refresh-tokens.ts'
 import { SigninThrottle } from './throttle.ts'
@@ -55,7 +55,7 @@ async function context (app: FastifyInstance, opts: { config: Config, cimdFetch?
   const { config } = opts
   const redis = app.redis
   // first: a bad SIGNING_KEYS_FILE stops the build before anything is opened
-  const keyRing = new KeyRing({ redis, file: config.SIGNING_KEYS_FILE, cacheS: config.SIGNING_KEYS_CACHE_S, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
+  const keyRing = new KeyRing({ redis, file: config.SIGNING_KEYS_FILE, cacheS: config.SIGNING_KEYS_CACHE_S, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, kek: parseKek(config.SIGNING_KEYS_KEK) })
   const revocation = createRevocationPipeline({ redis, redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, log: app.log })
   app.addHook('onClose', revocation.close)
   const secure = config.ISSUER_URL.startsWith('https:')

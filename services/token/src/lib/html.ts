@@ -6,8 +6,21 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 
+/** The product's name on its pages. */
+export const PRODUCT_NAME = 'uspl'
+
 export function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+}
+
+/** An untrusted string in running text: escaped and bidi-isolated, so it cannot reorder the text around it. */
+export function untrusted (value: string): string {
+  return `<bdi>${escapeHtml(value)}</bdi>`
+}
+
+/** The same for plain text (the page title): between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE. */
+function isolatedText (value: string): string {
+  return `\u2068${value}\u2069`
 }
 
 const CSS = `
@@ -32,6 +45,7 @@ button{font:inherit;font-weight:600;padding:.7rem 1rem;border-radius:8px;border:
 .warning{background:#fff6e0;color:#6b4a00;border:1px solid #f0d48a;border-radius:8px;padding:.75rem;margin:1rem 0}
 .scope{border:1px solid #dfe2e8;border-radius:8px;padding:.75rem;margin:1rem 0}
 .scope code{font-weight:600}
+bdi{unicode-bidi:isolate}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em;word-break:break-all}
 .app{font-weight:700}
 .verified-host{margin:.25rem 0 .75rem}.host{font-size:1.1rem;unicode-bidi:isolate}
@@ -81,11 +95,17 @@ export function errorPage (reply: FastifyReply, status: number, title: string, m
 <p class="muted">You can close this window and try connecting again from your application.</p>`, status)
 }
 
-export function signinPage (reply: FastifyReply, input: { returnTo: string | null, csrf: string, email?: string, error?: string, status?: number }): FastifyReply {
+/** Why the user is signing in: an application asked (by its name, or unnamed), or nothing named. */
+export type SigninPurpose = { app: string | null } | null
+
+export function signinPage (reply: FastifyReply, input: { returnTo: string | null, csrf: string, email?: string, error?: string, status?: number, purpose?: SigninPurpose }): FastifyReply {
   const error = input.error ? `<div class="error" role="alert" id="signin-error">${escapeHtml(input.error)}</div>` : ''
   const described = input.error ? ' aria-describedby="signin-error"' : ''
-  return sendPage(reply, 'Sign in', `<h1>Sign in</h1>
-<p class="muted">Sign in to continue.</p>
+  const purpose = input.purpose
+    ? `<p>${input.purpose.app ? untrusted(input.purpose.app) : 'An application'} is asking to connect to your ${PRODUCT_NAME} account. Sign in to review what it asks for.</p>`
+    : '<p class="muted">Sign in to continue.</p>'
+  return sendPage(reply, `Sign in to ${PRODUCT_NAME}`, `<h1>Sign in to ${PRODUCT_NAME}</h1>
+${purpose}
 ${error}
 <form method="post" action="/signin" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
@@ -118,22 +138,24 @@ export interface ConsentView {
   scopes: Array<{ name: string, description: string }>
   localhostOnly: boolean
   userEmail: string
+  /** the Connected Apps page, where the user can disconnect it later */
+  connectionsUrl: string
 }
 
 export function consentPage (reply: FastifyReply, v: ConsentView): FastifyReply {
-  const name = v.clientName ? escapeHtml(v.clientName) : 'An unnamed application'
+  const name = v.clientName ? untrusted(v.clientName) : 'An unnamed application'
   const scopes = v.scopes.map((s) => `<div class="scope"><code>${escapeHtml(s.name)}</code><p>${escapeHtml(s.description)}</p></div>`).join('\n')
   const warning = v.localhostOnly
-    ? `<div class="warning" role="note"><strong>This application runs on your own computer.</strong> It sends you back to <code>${escapeHtml(v.redirectHost)}</code>. Allow it only if you started this connection yourself.</div>`
+    ? `<div class="warning" role="note"><strong>This application runs on your own computer.</strong> It sends you back to <code>${untrusted(v.redirectHost)}</code>. Allow it only if you started this connection yourself.</div>`
     : ''
   const hidden = `<input type="hidden" name="request" value="${escapeHtml(v.requestId)}"><input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">`
-  return sendPage(reply, `Allow ${v.clientName ?? 'this application'}?`, `<h1><span class="app">${name}</span> wants to access your account</h1>
-${v.clientHost ? `<p class="verified-host">Identified by <strong dir="ltr" class="host"><bdi>${escapeHtml(v.clientHost)}</bdi></strong> (its published client metadata)</p>` : ''}
-<p class="muted">Signed in as ${escapeHtml(v.userEmail)}. After you decide, you return to <code>${escapeHtml(v.redirectHost)}</code>.</p>
+  return sendPage(reply, `Allow ${v.clientName ? isolatedText(v.clientName) : 'this application'}?`, `<h1><span class="app">${name}</span> wants to access your account</h1>
+${v.clientHost ? `<p class="verified-host">Identified by <strong dir="ltr" class="host">${untrusted(v.clientHost)}</strong> (its published client metadata)</p>` : ''}
+<p class="muted">Signed in as ${untrusted(v.userEmail)}. After you decide, you return to <code>${untrusted(v.redirectHost)}</code>.</p>
 ${warning}
 <h2 class="muted subhead">It will be able to:</h2>
 ${scopes}
-<p class="muted">Client ID <code>${escapeHtml(v.clientId)}</code>. You can disconnect it at any time from Connected Apps.</p>
+<p class="muted">Client ID <code>${untrusted(v.clientId)}</code>. You can disconnect it at any time from <a href="${escapeHtml(v.connectionsUrl)}">Connected Apps</a>.</p>
 <div class="actions">
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="deny"><button class="secondary" type="submit">Deny</button></form>
 <form method="post" action="/consent">${hidden}<input type="hidden" name="decision" value="allow"><button class="primary" type="submit">Allow</button></form>

@@ -3,10 +3,38 @@
  * the revocation module deletes every one of a grant at once. They rotate on every use: the presented
  * token is marked rotated (kept until it would have expired, so a later replay is recognised) and a new
  * one is written, in one Lua script. A rotated token presented again within the grace period is a
- * concurrent retry and gets a fresh token; after it, it is a replay and the caller revokes the grant.
+ * concurrent retry and gets the SAME successor, so a grant always has one live refresh token (a thief
+ * racing the client cannot fork a second chain that reuse detection never sees); after the grace period
+ * it is a replay and the caller revokes the grant. The successor is kept for the grace period only,
+ * encrypted with AES-256-GCM under a key derived (HKDF-SHA256) from the presented token itself: only a
+ * holder of the old token can read it, and Redis never holds a usable refresh token.
  */
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, randomToken, hashSecret } from '@uspl/core'
+
+function successorKey (presented: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', presented, 'uspl refresh successor', 'aes-256-gcm', 32))
+}
+
+/** The successor, sealed for the holder of the presented token: iv (12) | tag (16) | ciphertext, base64url. */
+export function sealSuccessor (presented: string, successor: string): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', successorKey(presented), iv)
+  const ct = Buffer.concat([cipher.update(successor, 'utf8'), cipher.final()])
+  return Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url')
+}
+
+export function openSuccessor (presented: string, sealed: string): string | null {
+  try {
+    const raw = Buffer.from(sealed, 'base64url')
+    const decipher = createDecipheriv('aes-256-gcm', successorKey(presented), raw.subarray(0, 12))
+    decipher.setAuthTag(raw.subarray(12, 28))
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')
+  } catch {
+    return null
+  }
+}
 
 export interface RefreshTokenRecord {
   grantId: string
@@ -28,20 +56,31 @@ export function newRefreshToken (r: Omit<RefreshTokenRecord, 'issuedAt' | 'rotat
   }
 }
 
-export type RotateResult = { status: 'ok', grantId: string } | { status: 'reused' | 'revoked', grantId: string } | { status: 'unknown' }
+/** `refreshToken` is the one live refresh token of the grant: the new one, or on a retry the same successor. */
+export type RotateResult = { status: 'ok', grantId: string, refreshToken: string } | { status: 'reused' | 'revoked', grantId: string } | { status: 'unknown' }
 
-// KEYS: old rt, new rt, grant rt set, grant, active-grant pointer
-// ARGV: nowMs, graceMs, rtTtl, newHash, then the new token's field/value pairs
-const ROTATE = script('usplRefreshRotate', 5, `
+// KEYS: old rt, new rt, grant rt set, grant, active-grant pointer, the old rt's sealed successor
+// ARGV: nowMs, graceMs, rtTtl, newHash, sealed new token, its member in the grant's set, then the new
+//       token's field/value pairs
+// A first rotation marks the old token and keeps the sealed successor for the grace period; a retry
+// within it gets that sealed successor back and writes nothing; after it (or without it), a reuse.
+const ROTATE = script('usplRefreshRotate', 6, `
 local f = redis.call('HMGET', KEYS[1], 'grant_id', 'rotated_at')
 if not f[1] then return {'unknown'} end
 if redis.call('EXISTS', KEYS[4]) == 0 or redis.call('HEXISTS', KEYS[4], 'revoked_at') == 1 then return {'revoked', f[1]} end
 if f[2] then
   if tonumber(ARGV[1]) - tonumber(f[2]) >= tonumber(ARGV[2]) then return {'reused', f[1]} end
-else
-  redis.call('HSET', KEYS[1], 'rotated_at', ARGV[1])
+  local sealed = redis.call('GET', KEYS[6])
+  if not sealed then return {'reused', f[1]} end
+  return {'retry', f[1], sealed}
 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'rotated_at', ARGV[1])
+-- kept a little past the window (replicas' clocks differ); the window itself is decided by rotated_at
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[6], ARGV[5], 'PX', tonumber(ARGV[2]) + 5000)
+  redis.call('SADD', KEYS[3], ARGV[6])
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
@@ -70,11 +109,17 @@ export class RefreshTokenStore {
     }
   }
 
-  async rotate (presented: string, current: RefreshTokenRecord, next: { hash: string, fields: Record<string, string> }, opts: { graceS: number, ttlS: number }): Promise<RotateResult> {
+  async rotate (presented: string, current: RefreshTokenRecord, next: { token: string, hash: string, fields: Record<string, string> }, opts: { graceS: number, ttlS: number }): Promise<RotateResult> {
+    const oldHash = hashSecret(presented)
     const reply = await runScript(this.redis, ROTATE,
-      keys.refreshToken(hashSecret(presented)), keys.refreshToken(next.hash), keys.grantRefreshTokens(current.grantId), keys.grant(current.grantId), keys.activeGrant(current.userId, current.clientId),
-      String(Date.now()), String(opts.graceS * 1000), String(opts.ttlS), next.hash, ...Object.entries(next.fields).flat()) as string[]
+      keys.refreshToken(oldHash), keys.refreshToken(next.hash), keys.grantRefreshTokens(current.grantId), keys.grant(current.grantId), keys.activeGrant(current.userId, current.clientId), keys.refreshTokenSuccessor(oldHash),
+      String(Date.now()), String(opts.graceS * 1000), String(opts.ttlS), next.hash, sealSuccessor(presented, next.token), keys.refreshTokenSuccessorMember(oldHash), ...Object.entries(next.fields).flat()) as string[]
     if (reply[0] === 'unknown') return { status: 'unknown' }
-    return { status: reply[0] as 'ok' | 'reused' | 'revoked', grantId: reply[1] }
+    if (reply[0] === 'ok') return { status: 'ok', grantId: reply[1], refreshToken: next.token }
+    if (reply[0] === 'retry') {
+      const successor = openSuccessor(presented, reply[2])
+      return successor ? { status: 'ok', grantId: reply[1], refreshToken: successor } : { status: 'reused', grantId: reply[1] }
+    }
+    return { status: reply[0] as 'reused' | 'revoked', grantId: reply[1] }
   }
 }

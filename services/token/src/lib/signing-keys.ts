@@ -5,9 +5,15 @@
  *   activation delay, and keeps the previous key published until its last token has expired;
  * - a mounted JWK set (SIGNING_KEYS_FILE): private keys; the first signs, all are published.
  * The key id is the RFC 7638 thumbprint of the public key.
+ *
+ * At rest in Redis the private part is sealed with the key-encryption key SIGNING_KEYS_KEK (AES-256-GCM,
+ * the kid as additional data, so a sealed key cannot be moved to another kid). Keys stored in plaintext
+ * before a KEK was configured are sealed in place the first time a replica with the KEK reads them (a
+ * compare-and-set per key, so concurrent replicas agree). A sealed key without the KEK, or with another
+ * KEK, stops the service with a message naming SIGNING_KEYS_KEK: it never signs with a key it cannot read.
  */
 import { readFileSync } from 'node:fs'
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, CLOCK_SKEW_S, nowSeconds } from '@uspl/core'
 
@@ -30,7 +36,52 @@ interface PrivateJwk {
   kid?: string
 }
 
-/** One key as stored in Redis (a hash field per kid). */
+/** The private JWK sealed with the KEK: AES-256-GCM, base64url parts, `kek` names which KEK (a fingerprint). */
+interface SealedJwk { alg: 'A256GCM', kek: string, iv: string, tag: string, ct: string }
+
+/** One key as stored in Redis (a hash field per kid): `privateJwk` in memory, `sealed` at rest with a KEK. */
+interface StoredKeyRecord extends Omit<KeyRecord, 'privateJwk'> { privateJwk?: PrivateJwk, sealed?: SealedJwk }
+
+/** The key-encryption key: 32 bytes, from SIGNING_KEYS_KEK (base64 or base64url). */
+export interface Kek { key: Buffer, id: string }
+
+export function parseKek (value: string): Kek | null {
+  if (value === '') return null
+  const key = Buffer.from(value, 'base64')
+  if (key.length !== 32) throw new Error('SIGNING_KEYS_KEK must be 32 random bytes, base64-encoded (openssl rand -base64 32)')
+  return { key, id: createHash('sha256').update(key).digest('base64url').slice(0, 8) }
+}
+
+function seal (record: KeyRecord, kek: Kek): StoredKeyRecord {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', kek.key, iv).setAAD(Buffer.from(record.kid))
+  const ct = Buffer.concat([cipher.update(JSON.stringify(record.privateJwk)), cipher.final()])
+  const { privateJwk: _, ...rest } = record
+  return { ...rest, sealed: { alg: 'A256GCM', kek: kek.id, iv: iv.toString('base64url'), tag: cipher.getAuthTag().toString('base64url'), ct: ct.toString('base64url') } }
+}
+
+function unseal (stored: StoredKeyRecord, kek: Kek | null): KeyRecord {
+  const { sealed, privateJwk, ...rest } = stored
+  if (!sealed) {
+    if (!privateJwk) throw new Error(`signing key ${stored.kid} has no private key`)
+    return { ...rest, privateJwk }
+  }
+  if (!kek) throw new Error(`signing key ${stored.kid} is encrypted at rest: set SIGNING_KEYS_KEK to the key-encryption key it was sealed with`)
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', kek.key, Buffer.from(sealed.iv, 'base64url')).setAAD(Buffer.from(stored.kid))
+    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64url'))
+    const plain = Buffer.concat([decipher.update(Buffer.from(sealed.ct, 'base64url')), decipher.final()])
+    return { ...rest, privateJwk: JSON.parse(plain.toString('utf8')) as PrivateJwk }
+  } catch {
+    throw new Error(`SIGNING_KEYS_KEK does not decrypt signing key ${stored.kid} (it was sealed with KEK ${sealed.kek}, this one is ${kek.id})`)
+  }
+}
+
+function stored (record: KeyRecord, kek: Kek | null): string {
+  return JSON.stringify(kek ? seal(record, kek) : record)
+}
+
+/** One key as used in memory. */
 export interface KeyRecord {
   kid: string
   privateJwk: PrivateJwk
@@ -101,11 +152,23 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], ARGV[1], AR
 return redis.call('HGETALL', KEYS[1])
 `)
 
-export async function ensureKeyRecords (redis: RedisClient): Promise<KeyRecord[]> {
+// Seals a plaintext key in place, only if it is still the value that was read (a replica may have won).
+const SEAL_KEY = script('usplSealSigningKey', 1, `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end
+return 0
+`)
+
+export async function ensureKeyRecords (redis: RedisClient, kek: Kek | null = null): Promise<KeyRecord[]> {
   const first = generateKeyRecord(nowSeconds())
-  const flat = await runScript(redis, ENSURE_KEYS, keys.signingKeys(), first.kid, JSON.stringify(first)) as string[]
+  const flat = await runScript(redis, ENSURE_KEYS, keys.signingKeys(), first.kid, stored(first, kek)) as string[]
   const out: KeyRecord[] = []
-  for (let i = 1; i < flat.length; i += 2) out.push(JSON.parse(flat[i]) as KeyRecord)
+  for (let i = 1; i < flat.length; i += 2) {
+    const raw = JSON.parse(flat[i]) as StoredKeyRecord
+    const record = unseal(raw, kek)
+    // migration: a key stored before the KEK was set is sealed now
+    if (kek && !raw.sealed) await runScript(redis, SEAL_KEY, keys.signingKeys(), flat[i - 1], flat[i], stored(record, kek))
+    out.push(record)
+  }
   return out
 }
 
@@ -113,12 +176,13 @@ export async function ensureKeyRecords (redis: RedisClient): Promise<KeyRecord[]
  * Adds a key that is published now and signs after `activationDelayS`, and removes keys whose tokens
  * have all expired. Run by the `rotate-keys` command.
  */
-export async function rotateKeys (redis: RedisClient, opts: { activationDelayS: number, accessTokenTtlS: number }): Promise<{ kid: string, activatesAt: number, previousKid: string, removed: string[] }> {
-  const before = await ensureKeyRecords(redis)
+export async function rotateKeys (redis: RedisClient, opts: { activationDelayS: number, accessTokenTtlS: number, kek?: Kek | null }): Promise<{ kid: string, activatesAt: number, previousKid: string, removed: string[] }> {
+  const kek = opts.kek ?? null
+  const before = await ensureKeyRecords(redis, kek)
   const now = nowSeconds()
   const previous = selectKeys(before, now, opts.accessTokenTtlS).signer
   const record = generateKeyRecord(now + opts.activationDelayS, Math.max(...before.map((r) => r.seq ?? 0)) + 1)
-  await redis.hset(keys.signingKeys(), record.kid, JSON.stringify(record))
+  await redis.hset(keys.signingKeys(), record.kid, stored(record, kek))
   const { retired } = selectKeys([...before, record], now, opts.accessTokenTtlS)
   if (retired.length > 0) await redis.hdel(keys.signingKeys(), ...retired.map((r) => r.kid))
   return { kid: record.kid, activatesAt: record.activatesAt, previousKid: previous.kid, removed: retired.map((r) => r.kid) }
@@ -146,7 +210,7 @@ export class KeyRing {
   private loading: Promise<KeySet> | null = null
   private readonly fileRecords: KeyRecord[] | null
 
-  constructor (private readonly opts: { redis: RedisClient, file: string, cacheS: number, accessTokenTtlS: number }) {
+  constructor (private readonly opts: { redis: RedisClient, file: string, cacheS: number, accessTokenTtlS: number, kek?: Kek | null }) {
     this.fileRecords = opts.file ? readKeysFile(opts.file) : null
   }
 
@@ -160,7 +224,7 @@ export class KeyRing {
   }
 
   private async load (): Promise<KeySet> {
-    const records = this.fileRecords ?? await ensureKeyRecords(this.opts.redis)
+    const records = this.fileRecords ?? await ensureKeyRecords(this.opts.redis, this.opts.kek ?? null)
     const { signer, published } = this.fileRecords
       ? { signer: records[0], published: records }
       : selectKeys(records, nowSeconds(), this.opts.accessTokenTtlS)

@@ -1,8 +1,10 @@
 /**
  * The authorization endpoint. Until the client and its redirect URI are known good, every problem is an
- * error page and never a redirect (an open redirector otherwise); after that, errors go back to the
- * client's redirect URI with `state` and `iss` (RFC 9207). A valid request waits for sign-in and consent
- * under a random id; the browser goes to /consent.
+ * error page and never a redirect (an open redirector otherwise). A protocol error of a known client goes
+ * back to its redirect URI (with `state` and `iss`, RFC 9207) only when the user is signed in: anyone may
+ * register a client with any redirect URI, so before sign-in this host would otherwise bounce strangers
+ * to it (RFC 9700 §4.11.2, OAuth 2.1 §7.12.2); such an error is an error page too. A valid request waits
+ * for sign-in and consent under a random id; the browser goes to /consent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { findRedirectUri, MAX_DOCUMENT_CLIENT_ID_LENGTH, type Client } from '@uspl/core'
@@ -86,6 +88,8 @@ export default async function authorize (app: FastifyInstance): Promise<void> {
       authRequest = validateRequest(client, redirectUri, input)
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err
+      // step: no redirect to an unauthenticated client's URI before a user signed in
+      if (!await app.oauth.session(request)) return errorPage(reply, 400, 'Invalid request', `${err.message} (${err.error})`)
       const state = typeof (input as Record<string, unknown>)?.state === 'string' ? (input as Record<string, string>).state : null
       return reply.redirect(authorizationResponseUrl(redirectUri, { error: err.error, error_description: err.message, state, iss: config.ISSUER_URL }), 303)
     }

@@ -60,7 +60,8 @@ export default async function consent (app: FastifyInstance): Promise<void> {
       redirectHost: hostOf(pending.redirectUri),
       scopes: pending.scope.split(' ').map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? name })),
       localhostOnly: localhostOnly(client),
-      userEmail: user.email
+      userEmail: user.email,
+      connectionsUrl: `${config.CONNECTIONS_URL.replace(/\/+$/, '')}/connections`
     })
   })
 

@@ -1,25 +1,30 @@
 /**
  * Token revocation (RFC 7009). A refresh token revokes its whole grant; an access token goes onto the
  * `jti` denylist until it expires. Both go through the shared revocation module, so every gateway replica
- * hears of it. An unknown token, or one issued to another client, answers 200 and changes nothing
- * (the answer never tells whether a token exists).
+ * hears of it. An unknown token answers 200 and changes nothing (RFC 7009 §2.2: the answer never tells
+ * whether a token exists) but counts as a failed credential. A token issued to another client than the
+ * one that names itself is refused, `unauthorized_client` (RFC 7009 §2.1: the server "verifies whether
+ * the token was issued to the client making the revocation request. If this validation fails, the
+ * request is refused and the client is informed of the error"); nothing is revoked.
  */
 import type { FastifyInstance } from 'fastify'
 import { nowSeconds } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
 import { requestingClient } from '../lib/client-assertion.ts'
+import { clientFailureLimit, presentedClientId } from '../lib/client-auth.ts'
 import { readAccessToken } from '../lib/jwt.ts'
 import { param } from '../lib/oauth.ts'
 
 export default async function revoke (app: FastifyInstance): Promise<void> {
   const { refreshTokens, revoker, keyRing, config } = app.oauth
 
+  const otherClients = (): OAuthError => new OAuthError('unauthorized_client', 'the token was not issued to this client; nothing was revoked')
+
   async function revokeRefreshToken (token: string, clientId: string | undefined): Promise<boolean> {
     const record = await refreshTokens.get(token)
     if (!record) return false
-    if (clientId === undefined || record.clientId === clientId) {
-      await revoker.revokeGrant(record.grantId, { path: 'oauth_revoke', actor: { type: 'client', id: record.clientId } })
-    }
+    if (clientId !== undefined && record.clientId !== clientId) throw otherClients()
+    await revoker.revokeGrant(record.grantId, { path: 'oauth_revoke', actor: { type: 'client', id: record.clientId } })
     return true
   }
 
@@ -27,13 +32,12 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     const claims = await readAccessToken(keyRing, token, config.ISSUER_URL)
     if (!claims) return false
     if (claims.exp <= nowSeconds()) return true
-    if (clientId === undefined || claims.client_id === clientId) {
-      await revoker.revokeAccessToken({ jti: claims.jti, exp: claims.exp, grantId: claims.grant_id, clientId: claims.client_id, userId: claims.sub }, { path: 'oauth_revoke', actor: { type: 'client', id: claims.client_id } })
-    }
+    if (clientId !== undefined && claims.client_id !== clientId) throw otherClients()
+    await revoker.revokeAccessToken({ jti: claims.jti, exp: claims.exp, grantId: claims.grant_id, clientId: claims.client_id, userId: claims.sub }, { path: 'oauth_revoke', actor: { type: 'client', id: claims.client_id } })
     return true
   }
 
-  app.post('/revoke', { config: { public: true } }, async (request, reply) => {
+  app.post('/revoke', { config: { public: true, basicChallenge: true, failureLimit: clientFailureLimit } }, async (request, reply) => {
     reply.header('cache-control', 'no-store')
     const body = request.body ?? {}
     // step: parameters (a public client names itself; holding the token is what proves the right to revoke it)
@@ -45,7 +49,10 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     const clientId = (await requestingClient(app.oauth, request, body, false))?.clientId
     // step: revoke what the token is (the hint only orders the lookups)
     const order = hint === 'access_token' ? [revokeAccessToken, revokeRefreshToken] : [revokeRefreshToken, revokeAccessToken]
-    for (const attempt of order) if (await attempt(token, clientId)) break
+    let known = false
+    for (const attempt of order) if ((known = await attempt(token, clientId))) break
+    // an unknown token answers 200 (RFC 7009 §2.2) but is a guess all the same
+    if (!known) request.countFailure()
     return reply.code(200).send()
   })
 }

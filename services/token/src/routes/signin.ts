@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { constantTimeEqual, nowSeconds, randomToken } from '@uspl/core'
-import { signinPage, signedInPage, errorPage } from '../lib/html.ts'
+import { signinPage, signedInPage, errorPage, type SigninPurpose } from '../lib/html.ts'
 import { safeReturnTo } from '../lib/oauth.ts'
 
 const SIGNIN_CSRF_COOKIE = 'uspl_signin_csrf'
@@ -14,7 +14,7 @@ const SIGNIN_CSRF_COOKIE = 'uspl_signin_csrf'
 interface SigninBody { email?: unknown, password?: unknown, csrf?: unknown, return_to?: unknown }
 
 export default async function signin (app: FastifyInstance): Promise<void> {
-  const { accounts, sessions, throttle, config } = app.oauth
+  const { accounts, sessions, throttle, authRequests, clients, config } = app.oauth
   const allowedOrigins = [new URL(config.ISSUER_URL).origin, new URL(config.CONNECTIONS_URL).origin]
   const secure = config.ISSUER_URL.startsWith('https:')
 
@@ -33,6 +33,15 @@ export default async function signin (app: FastifyInstance): Promise<void> {
 
   const options = { config: { public: true, cors: false as const } }
 
+  /** The application whose pending authorization request the sign-in returns to, if any. */
+  async function purposeOf (returnTo: string | null): Promise<SigninPurpose> {
+    const id = returnTo?.startsWith('/consent?') ? new URLSearchParams(returnTo.slice('/consent?'.length)).get('request') : null
+    const pending = id ? await authRequests.get(id) : null
+    if (!pending) return null
+    const client = await clients.get(pending.clientId)
+    return { app: client?.metadata.client_name ?? null }
+  }
+
   app.get('/signin', options, async (request, reply) => {
     const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to, allowedOrigins)
     const session = await app.oauth.session(request)
@@ -41,7 +50,7 @@ export default async function signin (app: FastifyInstance): Promise<void> {
       const user = await accounts.getUser(session.userId)
       if (user) return signedInPage(reply, { email: user.email, csrf: session.csrf })
     }
-    return signinPage(reply, { returnTo, csrf: formToken(request, reply) })
+    return signinPage(reply, { returnTo, csrf: formToken(request, reply), purpose: await purposeOf(returnTo) })
   })
 
   app.post('/signin', options, async (request, reply) => {
@@ -55,7 +64,7 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : ''
     const password = typeof body.password === 'string' && body.password.length <= 1024 ? body.password : ''
     const csrf = formToken(request, reply)
-    if (!email || !password) return signinPage(reply, { returnTo, csrf, email, error: 'Enter your email and password.', status: 400 })
+    if (!email || !password) return signinPage(reply, { returnTo, csrf, email, error: 'Enter your email and password.', status: 400, purpose: await purposeOf(returnTo) })
     // step: slow down repeated failures (the attempt is counted before the password is checked)
     const wait = await throttle.reserve(email, request.ip)
     if (wait > 0) {
@@ -65,7 +74,7 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     // step: check the password
     const user = await accounts.verifyPassword(email, password)
     if (!user) {
-      return signinPage(reply, { returnTo, csrf, email, error: 'The email or password is incorrect.', status: 401 })
+      return signinPage(reply, { returnTo, csrf, email, error: 'The email or password is incorrect.', status: 401, purpose: await purposeOf(returnTo) })
     }
     // step: start a fresh session
     await throttle.recordSuccess(email, request.ip)

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { constantTimeEqual, s256, type Client } from '@uspl/core'
 import { OAuthError } from '@uspl/errors'
 import { requestingClient } from '../lib/client-assertion.ts'
+import { clientFailureLimit, presentedClientId } from '../lib/client-auth.ts'
 import { signAccessToken } from '../lib/jwt.ts'
 import { narrowScope, param, resourceMatches, VERIFIER_RE } from '../lib/oauth.ts'
 import { newRefreshToken } from '../lib/refresh-tokens.ts'
@@ -97,7 +98,8 @@ export default async function token (app: FastifyInstance): Promise<void> {
     if (current.clientId !== clientId) throw invalidGrant('the refresh token was issued to another client')
     if (resource !== undefined && !resourceMatches(current.resource, resource)) throw new OAuthError('invalid_target', `resource must be ${current.resource}`)
     const scope = narrowScope(current.scope, requestedScope)
-    // step: sign, then rotate atomically (a replay after the grace period revokes the grant)
+    // step: sign, then rotate atomically (a retry within the grace period gets the same successor; a replay
+    //       after it revokes the grant)
     const accessToken = await issueAccessToken({ ...current, scope })
     const next = newRefreshToken(current)
     const rotated = await refreshTokens.rotate(presented, current, next, { graceS: config.REFRESH_REUSE_GRACE_S, ttlS: config.REFRESH_TOKEN_TTL_S })
@@ -109,10 +111,10 @@ export default async function token (app: FastifyInstance): Promise<void> {
     if (rotated.status !== 'ok') throw invalidGrant('the refresh token is invalid, expired or revoked')
     await clients.touch(clientId)
     request.log.info({ clientId, grantId: current.grantId, grantType: 'refresh_token' }, 'tokens issued')
-    return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope, refresh_token: next.token }
+    return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope, refresh_token: rotated.refreshToken }
   }
 
-  app.post('/token', { config: { public: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/token', { config: { public: true, basicChallenge: true, failureLimit: clientFailureLimit } }, async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const body = request.body ?? {}
     const grantType = param(body, 'grant_type')
