@@ -1,6 +1,6 @@
 // Plain Node (no dependencies): runs before anything is installed.
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync, mkdirSync, existsSync } from 'node:fs'
+import { readFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +8,22 @@ import { fileURLToPath } from 'node:url'
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 export const pnpmSpec = pkg.packageManager // e.g. pnpm@10.34.8
+
+/**
+ * The pinned pnpm as [command, ...args]: a `pnpm` on the PATH when it is exactly the pinned version (the
+ * Dockerfile installs it), else the pinned version through npx (no global pnpm, no corepack).
+ */
+export function pnpmCommand () {
+  const version = pnpmSpec.split('@')[1]
+  const own = spawnSync('pnpm', ['--version'], { encoding: 'utf8' })
+  if (own.status === 0 && own.stdout.trim() === version) return ['pnpm']
+  return ['npx', '-y', pnpmSpec]
+}
+
+/** The services: every folder under services/ with a server entry, in a stable order. */
+export function serviceNames () {
+  return readdirSync(join(root, 'services')).filter((name) => existsSync(join(root, 'services', name, 'src', 'server.ts'))).sort()
+}
 
 /** Installs the workspace with the pinned pnpm through npx (no global pnpm, no corepack). */
 export function install () {
