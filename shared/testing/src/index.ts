@@ -153,3 +153,4 @@ export async function until (check: () => Promise<boolean> | boolean, timeoutMs 
 }
 
 export { Browser, hiddenField, location, authorizeInBrowser } from './browser.ts'
+export { servedJwks } from './jwks.ts'

@@ -4,6 +4,8 @@
  * most one JWKS fetch per JWKS_REFETCH_MIN_INTERVAL_MS; every other unknown kid in that window is refused
  * without touching the token service, so a flood of random kids cannot hammer it. A known key whose TTL
  * ran out is refreshed through get-jwks, which serves the stale copy if the token service is unreachable.
+ * readiness() is the gateway's readiness check: not ready until the JWKS has been fetched with a key in it,
+ * and not once a fetch has failed for longer than the keys' cache TTL (a wrong JWKS_URL never turns ready).
  */
 import buildGetJwks from 'get-jwks'
 
@@ -38,6 +40,8 @@ export class KeySource {
   private readonly refreshing = new Map<string, Promise<string>>()
   private lastUnknownFetch = Number.NEGATIVE_INFINITY
   private readonly domain: string
+  private lastJwksOk = Number.NEGATIVE_INFINITY
+  private jwksCheck: Promise<string | null> | null = null
 
   constructor (private readonly opts: KeySourceOptions) {
     const url = new URL(opts.jwksUrl)
@@ -59,6 +63,32 @@ export class KeySource {
     const p = this.fetch(kid, cached).finally(() => this.refreshing.delete(kid))
     this.refreshing.set(kid, p)
     return p
+  }
+
+  /**
+   * Null when the issuer's JWKS was fetched, with at least one key, less than a quarter of the cache TTL ago
+   * (or is fetched now); else the reason. A failed fetch within the TTL of the last good one still counts
+   * as ready: the keys held stay valid that long. One fetch at a time, however often the probe asks.
+   */
+  readiness (): Promise<string | null> | null {
+    if (Date.now() - this.lastJwksOk < this.opts.ttlMs / 4) return null
+    this.jwksCheck ??= this.checkJwks().finally(() => { this.jwksCheck = null })
+    return this.jwksCheck
+  }
+
+  private async checkJwks (): Promise<string | null> {
+    try {
+      const res = await fetch(this.opts.jwksUrl, { signal: AbortSignal.timeout(this.opts.fetchTimeoutMs), headers: { accept: 'application/json' } })
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+      const body = await res.json() as { keys?: unknown }
+      if (!Array.isArray(body.keys) || body.keys.length === 0) throw new Error('no keys in it')
+      this.lastJwksOk = Date.now()
+      return null
+    } catch (err) {
+      if (Date.now() - this.lastJwksOk < this.opts.ttlMs) return null
+      const cause = (err as { cause?: { code?: string, message?: string } }).cause
+      return `the issuer's JWKS cannot be fetched from ${this.opts.jwksUrl}: ${cause?.code ?? cause?.message ?? (err as Error).message}`
+    }
   }
 
   private async fetch (kid: string, cached: CachedKey | undefined): Promise<string> {
