@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { testRedis, freePort } from '@uspl/testing'
+import { testRedis, freePort, until } from '@uspl/testing'
 import { productionFolder, capture, waitHealthy, seed, oauthAndToolCall, ROOT } from './helpers.ts'
 
 const SERVICES = readdirSync(join(ROOT, 'services')).filter((s) => existsSync(join(ROOT, 'services', s, 'src', 'server.ts'))).sort()
@@ -79,8 +79,19 @@ t.test('every service and the worker start from it with the image\'s command, re
   const down = spawnSync(process.execPath, [join(dir, 'healthcheck.mjs')], { env: { PATH: env.PATH, PORT: String(await freePort()) } })
   t.equal(down.status, 1, 'and fails where nothing answers')
 
-  const { person } = await seed(t, r.url, r.prefix)
-  await oauthAndToolCall(t, `${origin('gateway')}/mcp`, env.ISSUER_URL, person)
+  const { person, operatorKey } = await seed(t, r.url, r.prefix)
+  const { app } = await oauthAndToolCall(t, `${origin('gateway')}/mcp`, env.ISSUER_URL, person)
+
+  // the API runs without the worker: the audit record of a revocation comes from the worker's own process
+  const operator = { authorization: `Bearer ${operatorKey}` }
+  const revoked = await fetch(`${origin('connections')}/v1/connections/${app.grantId}/revoke`, { method: 'POST', headers: { ...operator, 'content-type': 'application/json' }, body: JSON.stringify({ confirm: 'Deploy Client' }) })
+  t.equal(revoked.status, 200, 'revoked through the connections API')
+  const { event_id: eventId } = await revoked.json() as { event_id: string }
+  await until(async () => {
+    const audit = await (await fetch(`${origin('connections')}/v1/audit`, { headers: operator })).json() as { items: Array<{ event_id: string }> }
+    return audit.items.some((i) => i.event_id === eventId)
+  }, 20000, 'the audit record')
+  t.pass('connections-worker wrote the audit record')
 
   for (const { name, child } of children) {
     child.kill('SIGTERM')
