@@ -10,7 +10,7 @@
 import t from 'tap'
 import { spawn, execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
@@ -24,6 +24,8 @@ import { renderNginx } from './nginx.ts'
 type Obj = Record<string, any>
 const PUBLIC = 'https://mcp.example.com'
 const GATEWAYS = 3
+/** Debian's nginx (in /usr/sbin, which a non-root PATH may lack) */
+const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx'
 
 const k8sDir = join(ROOT, 'infra', 'k8s')
 const docs: Obj[] = readdirSync(k8sDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'secret.example.yaml')
@@ -50,7 +52,7 @@ function containerEnv (c: Obj, refs: { podIp: string, secret: Record<string, str
 
 t.test('the k8s Deployments behind the Ingress rendered into nginx: flow, sticky sessions on three gateways, one revocation ends them all', async (t) => {
   // throws (fails the test, never a skip) when nginx is missing; .ci/run installs it
-  execFileSync('nginx', ['-v'], { stdio: 'ignore' })
+  execFileSync(NGINX, ['-v'], { stdio: 'ignore' })
   const dir = await productionFolder(t)
   const deployments = ofKind('Deployment')
   const pods: Array<{ host: string, deployment: Obj }> = []
@@ -99,8 +101,8 @@ t.test('the k8s Deployments behind the Ingress rendered into nginx: flow, sticky
   t.match(conf, /upstream [\w-]+gateway-3000 \{\n\s+hash \$mcp_affinity consistent;/, 'the gateway upstream hashes consistently')
   t.match(conf, /set \$mcp_affinity \$http_mcp_session_id;/, 'on the Mcp-Session-Id header')
   writeFileSync(join(work, 'nginx.conf'), conf)
-  execFileSync('nginx', ['-t', '-q', '-p', work, '-c', join(work, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const nginx = spawn('nginx', ['-p', work, '-c', join(work, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  execFileSync(NGINX, ['-t', '-q', '-p', work, '-c', join(work, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const nginx = spawn(NGINX, ['-p', work, '-c', join(work, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
   capture(nginx, 'nginx', t)
   t.teardown(async () => { if (nginx.exitCode === null) { nginx.kill('SIGQUIT'); await once(nginx, 'exit') } })
   await until(async () => { try { return (await fetch(`${origin}/.well-known/oauth-authorization-server`)).ok } catch { return false } }, 10000, 'nginx')
