@@ -21,6 +21,9 @@ function envOf (service: Obj): Record<string, string> {
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
 }
 
+// several Node processes starting at once on a shared 2-core machine: well past tap's default 120 s
+t.setTimeout(600000)
+
 t.test('the compose services, with compose\'s environment, each in its own namespace, carry the OAuth flow and a tool call', async (t) => {
   const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as Obj
   const built = Object.entries<Obj>(compose.services).filter(([, s]) => s.build !== undefined)
@@ -54,7 +57,7 @@ t.test('the compose services, with compose\'s environment, each in its own names
     capture(topo.spawn(name, program, args, { cwd: dir, env: full }), name, t)
   }
   t.match(envs.get('gateway')?.JWKS_URL, /^http:\/\/token:\d+\//, 'the gateway fetches the JWKS from the token service by name')
-  for (const [name] of built) await waitHealthy(`http://${topo.host(name).ip}:${envs.get(name)!.PORT}`, name, 60000)
+  for (const [name] of built) await waitHealthy(`http://${topo.host(name).ip}:${envs.get(name)!.PORT}`, name)
   t.pass('every service reports ready (the gateway only once it fetched the JWKS through `token`)')
 
   const gateway = envs.get('gateway')!

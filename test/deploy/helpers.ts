@@ -52,10 +52,23 @@ export function capture (child: ChildProcess, name: string, t: Test): () => stri
   return () => out
 }
 
-export async function waitHealthy (url: string, what: string, timeoutMs = 30000): Promise<void> {
-  await until(async () => {
-    try { return (await fetch(`${url}/health/ready`)).status === 200 } catch { return false }
-  }, timeoutMs, `${what} ready at ${url}`)
+/** Waits for /health/ready to answer 200; on timeout the error carries its last answer. Starting five Node processes on a loaded 2-core machine takes a while, hence the long default. */
+export async function waitHealthy (url: string, what: string, timeoutMs = 120000): Promise<void> {
+  let last = 'no answer'
+  try {
+    await until(async () => {
+      try {
+        const res = await fetch(`${url}/health/ready`)
+        last = `${res.status} ${await res.text()}`
+        return res.status === 200
+      } catch (err) {
+        last = String((err as { cause?: { code?: string } }).cause?.code ?? err)
+        return false
+      }
+    }, timeoutMs, `${what} ready at ${url}`)
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (last answer: ${last})`)
+  }
 }
 
 export interface Workspace { operatorKey: string, person: Person }

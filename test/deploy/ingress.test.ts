@@ -50,6 +50,9 @@ function containerEnv (c: Obj, refs: { podIp: string, secret: Record<string, str
   return env
 }
 
+// several Node processes starting at once on a shared 2-core machine: well past tap's default 120 s
+t.setTimeout(600000)
+
 t.test('the k8s Deployments behind the Ingress rendered into nginx: flow, sticky sessions on three gateways, one revocation ends them all', async (t) => {
   // throws (fails the test, never a skip) when nginx is missing; .ci/run installs it
   execFileSync(NGINX, ['-v'], { stdio: 'ignore' })
@@ -87,7 +90,7 @@ t.test('the k8s Deployments behind the Ingress rendered into nginx: flow, sticky
     const { program, args } = programOf(c.command)
     capture(topo.spawn(pod.host, program, args, { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } }), pod.host, t)
   }
-  for (const pod of pods) await waitHealthy(`http://${topo.host(pod.host).ip}:${envs.get(pod.host)!.PORT}`, pod.host, 60000)
+  for (const pod of pods) await waitHealthy(`http://${topo.host(pod.host).ip}:${envs.get(pod.host)!.PORT}`, pod.host)
   t.pass(`ready: ${pods.map((p) => p.host).join(', ')}`)
 
   // Endpoints of each Service: its pods' IPs on the Service's target port

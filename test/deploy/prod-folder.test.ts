@@ -22,6 +22,9 @@ function walk (dir: string, visit: (path: string) => void): void {
   }
 }
 
+// several Node processes starting at once on a shared 2-core machine: well past tap's default 120 s
+t.setTimeout(600000)
+
 t.test('the production folder holds compiled JavaScript and production dependencies only', async (t) => {
   const dir = await productionFolder(t)
   t.ok(existsSync(join(dir, 'healthcheck.mjs')), 'the HEALTHCHECK script')
