@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --size tiny|full] [--only name[,name]] [--profile missed|always|never] [--out dir]`
+ * `npm run bench [-- --size tiny|full] [--only name[,name]] [--profile missed|always|never] [--out dir] [--publish]`
  *
- * Runs the benchmarks against real service processes on one Redis (REDIS_URL, default 127.0.0.1:6379),
- * under a key prefix of their own that is deleted afterwards, and writes <out>/<timestamp>.json and
- * <out>/latest.md (default out: bench/results). Exit code 1 when a benchmark could not run (a missed
- * target is a result, not a failure).
+ * Runs the benchmarks against real service processes on one Redis (REDIS_URL, default 127.0.0.1:6379;
+ * `npm run bench` takes the one `npm start` uses from .data/suite.env when REDIS_URL is unset), under a key
+ * prefix of their own that is deleted afterwards, and writes <out>/<timestamp>.json and <out>/latest.md.
+ * The default out is bench/results/local (git-ignored); --publish writes to bench/results, the committed
+ * figures. Exit code 1 when a benchmark could not run (a missed target is a result, not a failure).
  */
 import { cpus, totalmem, platform, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -28,14 +29,15 @@ const { values } = parseArgs({
     size: { type: 'string', default: 'full' },
     only: { type: 'string', multiple: true },
     profile: { type: 'string', default: 'missed' },
-    out: { type: 'string', default: join(import.meta.dirname, 'results') },
+    out: { type: 'string' },
+    publish: { type: 'boolean', default: false },
     prefix: { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   }
 })
 
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--size tiny|full] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--profile missed|always|never] [--out dir] [--prefix bench:x:]\n`)
+  process.stdout.write(`usage: npm run bench -- [--size tiny|full] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--profile missed|always|never] [--out dir | --publish] [--prefix bench:x:]\n`)
   process.exit(0)
 }
 const size = values.size as Size
@@ -49,7 +51,7 @@ const selected = only.length ? BENCHMARKS.filter((b) => only.includes(b.name)) :
 const startedAt = new Date()
 const loadStart = loadavg()
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
-const outDir = values.out
+const outDir = values.out ?? join(import.meta.dirname, 'results', values.publish ? '' : 'local')
 const profilesDir = join(outDir, 'profiles')
 mkdirSync(profilesDir, { recursive: true })
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'

@@ -1,6 +1,10 @@
-// Installs the workspace, makes sure a Redis answers, typechecks, and runs every tap test against it.
-// Prints, as its last line, "N passed, N failed" from tap's own counts (plus the typecheck).
+// Installs the workspace, makes sure a Redis answers, typechecks, assembles the production folder once
+// (scripts/assemble-prod.mjs into a temp dir, USPL_PROD_DIR for test/deploy/), and runs every tap test
+// against it. Prints, as its last line, "N passed, N failed" from tap's own counts (plus the typecheck and
+// the assembly).
 import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { root, install, ensureRedis } from './lib.mjs'
 
@@ -14,6 +18,11 @@ let passed = 0
 
 const tsc = spawnSync(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'], { cwd: root, stdio: 'inherit', env })
 if (tsc.status === 0) { passed++; console.log('typecheck: ok') } else { failed++; console.log('typecheck: FAILED') }
+
+// the image's production folder, once for every deployment test (they assemble their own when run alone)
+const prodDir = mkdtempSync(join(tmpdir(), 'uspl-prod-'))
+const assembled = spawnSync(process.execPath, [join(root, 'scripts', 'assemble-prod.mjs'), prodDir], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env })
+if (assembled.status === 0) { passed++; env.USPL_PROD_DIR = prodDir; console.log('production folder: ok') } else { failed++; console.log('production folder: FAILED (scripts/assemble-prod.mjs)') }
 
 const files = process.argv.slice(2)
 const args = [...(files.length ? files : ['services/*/test/**/*.test.ts', 'shared/*/test/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'])]
@@ -38,5 +47,6 @@ const code = await new Promise((resolve) => {
   })
 })
 await redis.stop()
+rmSync(prodDir, { recursive: true, force: true })
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(code !== 0 || failed > 0 ? 1 : 0)

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { Writable } from 'node:stream'
 import { join } from 'node:path'
 import pino from 'pino'
-import { testRedis, testEnv, privateRedis, until, freePort, TEST_REDIS_URL } from '@uspl/testing'
+import { testRedis, testEnv, privateRedis, until, freePort, TEST_REDIS_URL, servedJwks } from '@uspl/testing'
 import { loggerOptions } from '@uspl/logger'
 import * as registration from '@uspl/registration'
 import * as token from '@uspl/token'
@@ -29,10 +29,15 @@ const services = [
 
 const root = join(import.meta.dirname, '..')
 
+/** The gateway is ready only once it has fetched the issuer's JWKS: give it one to fetch. */
+async function readinessEnv (t: Parameters<typeof servedJwks>[0], name: string): Promise<Record<string, string>> {
+  return name === 'gateway' ? { JWKS_URL: await servedJwks(t) } : {}
+}
+
 for (const svc of services) {
   t.test(`${svc.name}: live and ready against a real Redis`, async (t) => {
     const r = await testRedis(t)
-    const app = await svc.build(svc.load(testEnv(r)) as never, { logger: false })
+    const app = await svc.build(svc.load(testEnv(r, await readinessEnv(t, svc.name))) as never, { logger: false })
     t.teardown(() => app.close())
     await app.ready()
     const live = await app.inject('/health/live')
@@ -44,7 +49,7 @@ for (const svc of services) {
 
   t.test(`${svc.name}: not ready while Redis is away, ready again by itself`, async (t) => {
     const redis = await privateRedis(t)
-    const app = await svc.build(svc.load(testEnv({ url: redis.url, prefix: 'test:foundation:' })) as never, { logger: false })
+    const app = await svc.build(svc.load(testEnv({ url: redis.url, prefix: 'test:foundation:' }, await readinessEnv(t, svc.name))) as never, { logger: false })
     t.teardown(() => app.close())
     await app.ready()
     await until(async () => (await app.inject('/health/ready')).statusCode === 200, 10000, 'ready')

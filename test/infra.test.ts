@@ -17,15 +17,36 @@ const read = (path: string): string => readFileSync(join(root, path), 'utf8')
 type Obj = Record<string, any>
 const isMap = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** The four services, their default ports and the entry every deployment file must run. */
+/** The HTTP services and their default ports. */
 const SERVICES: Record<string, number> = { gateway: 3000, token: 3001, registration: 3002, connections: 3003, api: 3004 }
-const entryOf = (name: string): string => `services/${name}/src/server.ts`
-const RUN = (name: string): string[] => ['node', '--import', 'tsx', entryOf(name)]
+/** Every process a deployment runs: the services, and the follow-up worker (health only, on 3013). */
+const PROCESSES: Record<string, { port: number, service: string, entry: string }> = {
+  ...Object.fromEntries(Object.entries(SERVICES).map(([name, port]) => [name, { port, service: name, entry: 'server' }])),
+  'connections-worker': { port: 3013, service: 'connections', entry: 'worker' }
+}
+/** The compiled entry a deployment runs, and the source it is built from. */
+const entryOf = (name: string): string => `services/${PROCESSES[name].service}/dist/${PROCESSES[name].entry}.js`
+const sourceOf = (name: string): string => `services/${PROCESSES[name].service}/src/${PROCESSES[name].entry}.ts`
+const RUN = (name: string): string[] => ['node', '--conditions=compiled', entryOf(name)]
 
-t.test('every service named here is a workspace service with a server entry', async (t) => {
-  for (const name of Object.keys(SERVICES)) {
-    t.ok(statSync(join(root, 'services', name)).isDirectory(), `services/${name} is a directory`)
-    t.ok(existsSync(join(root, entryOf(name))), `${entryOf(name)} exists`)
+t.test('every process named here is built from a workspace service\'s entry', async (t) => {
+  for (const name of Object.keys(PROCESSES)) {
+    t.ok(statSync(join(root, 'services', PROCESSES[name].service)).isDirectory(), `services/${PROCESSES[name].service} is a directory`)
+    t.ok(existsSync(join(root, sourceOf(name))), `${sourceOf(name)} exists (compiled to ${entryOf(name)})`)
+  }
+  const build = JSON.parse(read('tsconfig.build.json')) as { references: Array<{ path: string }> }
+  const built = build.references.map((r) => r.path.replace(/^\.\//, '').replace(/\/tsconfig\.build\.json$/, ''))
+  for (const svc of new Set(Object.values(PROCESSES).map((p) => p.service))) t.ok(built.includes(`services/${svc}`), `npm run build compiles services/${svc}`)
+  for (const dir of built) {
+    const pkg = JSON.parse(read(`${dir}/package.json`))
+    t.same(pkg.files, ['dist/**/*.js'], `${dir}: ships only its compiled JavaScript`)
+    for (const [sub, target] of Object.entries<Obj>(pkg.exports)) {
+      t.match(target.compiled, /^\.\/dist\/.*\.js$/, `${dir} ${sub}: the 'compiled' condition resolves to dist/`)
+      t.match(target.default, /^\.\/src\/.*\.ts$/, `${dir} ${sub}: the default (tests, tsx) to src/`)
+    }
+    const refs = (JSON.parse(read(`${dir}/tsconfig.build.json`)).references ?? []).map((r: { path: string }) => r.path.split('/').slice(-2, -1)[0])
+    const deps = Object.keys(pkg.dependencies ?? {}).filter((d) => d.startsWith('@uspl/')).map((d) => d.slice(6))
+    t.same(refs.sort(), deps.sort(), `${dir}: its build references are its workspace dependencies`)
   }
 })
 
@@ -136,16 +157,15 @@ t.test('docker-compose.yml', async (t) => {
     t.same(redis.healthcheck.test, ['CMD', 'redis-cli', 'ping'], 'healthcheck pings')
   })
 
-  t.test('the four services run the one image, each on its default port', async (t) => {
+  t.test('the services and the worker run the one image, each on its default port', async (t) => {
     const built = Object.entries<Obj>(compose.services).filter(([, s]) => s.build !== undefined)
-    t.same(built.map(([n]) => n).sort(), Object.keys(SERVICES).sort(), 'exactly the four services are built from the Dockerfile')
-    t.equal(new Set(built.map(([, s]) => s.image)).size, 1, 'all four share one image tag')
-    for (const [name, port] of Object.entries(SERVICES)) {
+    t.same(built.map(([n]) => n).sort(), Object.keys(PROCESSES).sort(), 'exactly the services and the worker are built from the Dockerfile')
+    t.equal(new Set(built.map(([, s]) => s.image)).size, 1, 'all share one image tag')
+    for (const [name, { port }] of Object.entries(PROCESSES)) {
       const service = compose.services[name]
       t.same(service.command, RUN(name), `${name}: runs ${entryOf(name)}`)
-      t.ok(existsSync(join(root, entryOf(name))), `${name}: its entry exists`)
-      const ports = (service.ports as string[]).map(parsePort)
-      t.same(ports.map((p) => [p.published, p.target]), [[port, port]], `${name}: publishes ${port} as ${port}`)
+      const ports = ((service.ports ?? []) as string[]).map(parsePort)
+      t.same(ports.map((p) => [p.published, p.target]), name in SERVICES ? [[port, port]] : [], name in SERVICES ? `${name}: publishes ${port} as ${port}` : `${name}: publishes nothing`)
       const env = envOf(service)
       t.equal(env.PORT, String(port), `${name}: PORT=${port}`)
       t.equal(env.HOST, '0.0.0.0', `${name}: listens on all interfaces in its container`)
@@ -155,11 +175,13 @@ t.test('docker-compose.yml', async (t) => {
       t.equal(env.REGISTRATION_URL, `http://localhost:${SERVICES.registration}`, `${name}: registration URL`)
       t.equal(env.CONNECTIONS_URL, `http://localhost:${SERVICES.connections}`, `${name}: connections URL`)
       t.same(service.depends_on, { redis: { condition: 'service_healthy' } }, `${name}: waits for a healthy redis`)
-      const test = service.healthcheck.test as string[]
-      t.same(test.slice(0, 3), ['CMD', 'node', '-e'], `${name}: healthcheck runs node (slim images have no curl)`)
-      t.match(test[3], `http://127.0.0.1:${port}/health/ready`, `${name}: healthcheck targets its own /health/ready`)
-      t.match(test[3], /r\.ok \? 0 : 1/, `${name}: healthcheck fails on a non-2xx answer`)
+      t.same(service.healthcheck.test, ['CMD', 'node', '/app/healthcheck.mjs'], `${name}: healthcheck runs the image's script (slim images have no curl)`)
     }
+    t.equal(envOf(compose.services.gateway).JWKS_URL, `http://token:${SERVICES.token}/.well-known/jwks.json`, 'the gateway fetches the JWKS from the token service by its compose name')
+    t.equal(envOf(compose.services.connections).WORKER_ENABLED, 'false', 'the connections API leaves the follow-up work to connections-worker')
+    const script = read('scripts/healthcheck.mjs')
+    t.match(script, /process\.env\.PORT/, 'the healthcheck script targets the container\'s PORT')
+    t.match(script, /\/health\/ready/, 'and its /health/ready')
   })
 })
 
@@ -206,19 +228,24 @@ t.test('Dockerfile', async (t) => {
   }
   t.ok(stages.length >= 2, 'multi-stage build')
   const names = stages.map((s) => s.name)
-  t.ok(names.includes('deps'), 'has a deps stage')
+  t.ok(names.includes('build'), 'has a build stage')
 
-  const deps = stages.find((s) => s.name === 'deps')!
+  const deps = stages.find((s) => s.name === 'build')!
   const depsRuns = deps.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n')
+  t.match(depsRuns, /node scripts\/assemble-prod\.mjs \/prod/, 'assembles the production folder with the script the prod-folder test runs')
   const pkg = JSON.parse(read('package.json'))
   t.match(expand(depsRuns), `pnpm@${args.PNPM_VERSION}`, 'installs the pinned pnpm')
   t.equal(`pnpm@${args.PNPM_VERSION}`, pkg.packageManager, 'the same pnpm as package.json packageManager')
   t.match(depsRuns, /pnpm install[^\n]*--frozen-lockfile/, 'installs from the lockfile, frozen')
 
   const prod = stages[stages.length - 1]
-  t.equal(prod.image, 'node:20-slim', 'runs on node:20-slim')
+  t.match(prod.image, /^node:20\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/, `runs on an exact Node 20 release on Debian bookworm (${prod.image})`)
+  t.equal(stages[0].image, prod.image, 'build and runtime on the same base')
   const copies = prod.body.filter((i) => i.op === 'COPY' && /--from=/.test(i.args))
-  t.ok(copies.length > 0, 'the runtime stage copies from an earlier stage')
+  t.same(copies.map((c) => c.args), ['--from=build /prod /app'], 'the runtime stage holds only the production folder')
+  t.match(prod.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n'), /apt-get install -y --no-install-recommends tini/, 'installs Debian\'s tini')
+  t.same(JSON.parse(prod.body.find((i) => i.op === 'ENTRYPOINT')!.args), ['/usr/bin/tini', '--'], 'tini is PID 1')
+  t.match(prod.body.find((i) => i.op === 'HEALTHCHECK')?.args, /CMD \["node", "\/app\/healthcheck\.mjs"\]/, 'HEALTHCHECK on /health/ready')
   for (const c of copies) t.ok(names.slice(0, -1).includes(/--from=(\S+)/.exec(c.args)![1]), `COPY ${c.args} names an earlier stage`)
   const users = prod.body.filter((i) => i.op === 'USER')
   t.ok(users.length > 0, 'sets USER in the runtime stage')
@@ -226,13 +253,14 @@ t.test('Dockerfile', async (t) => {
   t.notOk(['root', '0'].includes(user), `runs as non-root user ${user}`)
   t.equal(user, 'node', 'runs as the image\'s node user (uid 1000, as infra/k8s runAsUser)')
   const cmd = JSON.parse(prod.body.filter((i) => i.op === 'CMD').pop()!.args)
-  t.same(cmd, RUN('gateway'), 'default command runs the gateway the way development does')
+  t.same(cmd, RUN('gateway'), 'default command runs the compiled gateway')
   const workdir = prod.body.filter((i) => i.op === 'WORKDIR').pop()!.args
-  t.equal(workdir, '/app', 'entries are relative to /app, the repo root')
+  t.equal(workdir, '/app', 'entries are relative to /app, the production folder')
 
   const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
   t.ok(ignored.includes('**/node_modules'), '.dockerignore keeps host node_modules out')
-  for (const needed of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'services', 'shared', 'services/*/package.json', 'shared/*/src']) {
+  t.ok(ignored.includes('**/dist'), '.dockerignore keeps host builds out')
+  for (const needed of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'services', 'shared', 'services/*/package.json', 'shared/*/src', 'scripts', 'tsconfig.build.json', 'tsconfig.base.json']) {
     t.notOk(ignored.includes(needed), `.dockerignore keeps ${needed}`)
   }
 })
@@ -285,7 +313,7 @@ t.test('infra/k8s: kustomization applies every manifest but the Secret example',
 
 t.test('infra/k8s: Deployments', async (t) => {
   const deployments = ofKind('Deployment')
-  t.same(deployments.map((d) => d.metadata.name).sort(), Object.keys(SERVICES).sort(), 'one Deployment per service')
+  t.same(deployments.map((d) => d.metadata.name).sort(), Object.keys(PROCESSES).sort(), 'one Deployment per service, and one for the worker')
   const services = ofKind('Service')
   const pdbs = ofKind('PodDisruptionBudget')
   const configMaps = ofKind('ConfigMap').map((c) => c.metadata.name)
@@ -303,7 +331,7 @@ t.test('infra/k8s: Deployments', async (t) => {
       t.equal(pod.spec.containers.length, 1, 'one container')
       const c = pod.spec.containers[0]
       t.same(c.command, RUN(name), `runs ${entryOf(name)}`)
-      const port = SERVICES[name]
+      const port = PROCESSES[name].port
       const containerPort = c.ports.find((p: Obj) => p.containerPort === port)
       t.ok(containerPort, `container port ${port}`)
       t.same(c.env.find((e: Obj) => e.name === 'PORT'), { name: 'PORT', value: String(port) }, 'PORT matches the container port')
@@ -335,9 +363,13 @@ t.test('infra/k8s: Deployments', async (t) => {
       }
 
       const svc = services.find((s) => selects(s.spec.selector, labels))
-      t.ok(svc, 'a Service selects these pods')
-      t.equal(svc?.metadata.name, name, 'the Service has the Deployment\'s name')
-      for (const p of svc?.spec.ports ?? []) t.ok(isContainerPort(p.targetPort ?? p.port), `Service port ${p.port} targets the container port`)
+      if (name in SERVICES) {
+        t.ok(svc, 'a Service selects these pods')
+        t.equal(svc?.metadata.name, name, 'the Service has the Deployment\'s name')
+        for (const p of svc?.spec.ports ?? []) t.ok(isContainerPort(p.targetPort ?? p.port), `Service port ${p.port} targets the container port`)
+      } else {
+        t.notOk(svc, 'no Service: nothing calls the worker')
+      }
       const pdb = pdbs.find((p) => selects(p.spec.selector.matchLabels, labels))
       t.ok(pdb, 'a PodDisruptionBudget covers these pods')
       t.ok(pdb?.spec.maxUnavailable !== undefined || pdb?.spec.minAvailable < d.spec.replicas, 'the PDB lets a node drain')
@@ -405,13 +437,12 @@ t.test('infra/k8s: Ingress serves everything on one origin', async (t) => {
     '/token': 'token',
     '/revoke': 'token',
     '/introspect': 'token',
-    '/jwks.json': 'token',
+    '/.well-known/jwks.json': 'token',
     '/.well-known/oauth-authorization-server': 'token',
     '/.well-known/openid-configuration': 'token',
     '/signin': 'token',
     '/consent': 'token',
     '/logout': 'token',
-    '/static/app.css': 'token',
     '/register': 'registration',
     '/register/some-client-id': 'registration',
     '/connections': 'connections',
@@ -421,6 +452,7 @@ t.test('infra/k8s: Ingress serves everything on one origin', async (t) => {
     '/docs': 'connections'
   }
   for (const [path, service] of Object.entries(expected)) t.equal(route(path)?.service, service, `${path} -> ${service}`)
+  for (const path of ['/static/app.css', '/jwks.json', '/metrics']) t.notOk(route(path), `${path} is not routed (nothing serves it publicly)`)
 
   const gatewayIngresses = ingresses.filter((i) => routes.some((r) => r.ingress === i && r.service === 'gateway'))
   t.equal(gatewayIngresses.length, 1, 'the gateway has an Ingress of its own')
@@ -466,4 +498,8 @@ t.test('infra/k8s: gateway replicas can forward a request to the session owner',
   t.ok(env.indexOf('POD_IP') < env.indexOf('REPLICA_URL'), 'POD_IP comes first, so $(POD_IP) expands')
   const replicaUrl = (container[0].env as Obj[]).find((e) => e.name === 'REPLICA_URL')?.value
   t.equal(replicaUrl, 'http://$(POD_IP):3000')
+  const jwks = (container[0].env as Obj[]).find((e) => e.name === 'JWKS_URL')?.value
+  t.equal(jwks, `http://token:${SERVICES.token}/.well-known/jwks.json`, 'JWKS from the token Service inside the cluster')
+  const connections = ofKind('Deployment').find((d) => d.metadata.name === 'connections')!.spec.template.spec.containers[0]
+  t.same(connections.env.find((e: Obj) => e.name === 'WORKER_ENABLED'), { name: 'WORKER_ENABLED', value: 'false' }, 'the connections API leaves the follow-up work to connections-worker')
 })

@@ -160,12 +160,16 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
     })
   }
 
-  /** Starts the periodic sweep (after one immediate pass). */
+  /**
+   * Starts the periodic sweep, after one pass as soon as Redis is ready: the client has no offline queue, so
+   * a pass started while it still connects (at every process start) would fail with "Stream isn't writeable".
+   */
   startSweeper (): void {
     const run = (): void => {
       this.sweep().catch((err: unknown) => this.followup.log.warn({ err }, 'revocation sweep failed'))
     }
-    run()
+    if (this.followup.redis.status === 'ready') run()
+    else this.followup.redis.once('ready', run)
     const every = this.followup.sweepIntervalMs ?? 60000
     if (every > 0) {
       this.timer = setInterval(run, every)

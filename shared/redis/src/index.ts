@@ -86,14 +86,24 @@ export function bullConnection (url: string): RedisOptions | { sentinels: Array<
   return { ...base, host: target.hosts[0].host, port: target.hosts[0].port }
 }
 
-/** Resolves when the client is ready or rejects after `timeoutMs`. */
+/**
+ * Resolves when the client is ready or rejects after `timeoutMs`, naming the last connection error. While
+ * it waits it listens for 'error', so a Redis that is not there yet costs one line (the rejection), not
+ * ioredis's "[ioredis] Unhandled error event" stack for every reconnect attempt.
+ */
 export async function waitReady (client: RedisClient, timeoutMs = 5000): Promise<void> {
   if (client.status === 'ready') return
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`Redis not ready after ${timeoutMs} ms`)) }, timeoutMs)
+    let last = ''
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`Redis not ready after ${timeoutMs} ms${last ? ` (${last})` : ''}`))
+    }, timeoutMs)
     const onReady = (): void => { cleanup(); resolve() }
-    const cleanup = (): void => { clearTimeout(timer); client.off('ready', onReady) }
+    const onError = (err: Error): void => { last = err.message }
+    const cleanup = (): void => { clearTimeout(timer); client.off('ready', onReady); client.off('error', onError) }
     client.on('ready', onReady)
+    client.on('error', onError)
   })
 }
 

@@ -153,3 +153,5 @@ export async function until (check: () => Promise<boolean> | boolean, timeoutMs 
 }
 
 export { Browser, hiddenField, location, authorizeInBrowser } from './browser.ts'
+export { servedJwks } from './jwks.ts'
+export { NetTopology, type NetHost } from './netns.ts'

@@ -8,6 +8,8 @@
  * set it holds is past its max-age, so a flood of random kids can neither hammer the token service nor
  * hold back a published key. A key the issuer stopped publishing stops verifying; while the issuer cannot
  * be reached, the keys already held stay usable.
+ * readiness() is the gateway's readiness check: not ready until the JWKS has been fetched with a key in it,
+ * and not once fetches have failed for longer than JWKS_CACHE_TTL_MS (a wrong JWKS_URL never turns ready).
  */
 import { createPublicKey } from 'node:crypto'
 
@@ -51,6 +53,8 @@ export class KeySource {
   private lastUnknownFetch = Number.NEGATIVE_INFINITY
   private loading: Promise<void> | null = null
   private readonly now: () => number
+  /** when the set was last fetched with a key in it */
+  private lastLoaded = Number.NEGATIVE_INFINITY
 
   constructor (private readonly opts: KeySourceOptions) {
     this.now = opts.now ?? Date.now
@@ -76,6 +80,24 @@ export class KeySource {
     return pem
   }
 
+  /**
+   * Null when the issuer's JWKS was fetched, with at least one key, less than a quarter of the cache TTL ago
+   * (or is fetched now); else the reason. A failed fetch within the TTL of the last good one still counts
+   * as ready: the keys held stay valid that long. It shares the one fetch in flight with the hot path.
+   */
+  async readiness (): Promise<string | null> {
+    if (this.now() - this.lastLoaded < this.opts.ttlMs / 4) return null
+    try {
+      await this.load()
+    } catch (err) {
+      if (this.now() - this.lastLoaded < this.opts.ttlMs) return null
+      const cause = (err as { cause?: { cause?: { code?: string }, message?: string } }).cause
+      return `the issuer's JWKS cannot be fetched from ${this.opts.jwksUrl}: ${cause?.cause?.code ?? cause?.message ?? (err as Error).message}`
+    }
+    if (this.now() - this.lastLoaded < this.opts.ttlMs) return null
+    return this.keys.size === 0 ? `the issuer's JWKS cannot be used from ${this.opts.jwksUrl}: no keys (no ES256 signing key in it)` : `the issuer's JWKS cannot be fetched from ${this.opts.jwksUrl}`
+  }
+
   private refreshInBackground (): void {
     this.load().catch(() => {}) // counted by onFetch; the held keys stay usable
   }
@@ -91,7 +113,7 @@ export class KeySource {
     let body: { keys?: Jwk[] }
     try {
       res = await fetch(this.opts.jwksUrl, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.opts.fetchTimeoutMs) })
-      if (res.status !== 200) throw new Error(`JWKS answered ${res.status}`)
+      if (res.status !== 200) throw new Error(`JWKS answered HTTP ${res.status}`)
       body = await res.json() as { keys?: Jwk[] }
       if (!Array.isArray(body.keys)) throw new Error('JWKS has no keys array')
     } catch (err) {
@@ -114,6 +136,7 @@ export class KeySource {
     this.keys.clear()
     for (const [kid, pem] of next) this.keys.set(kid, pem)
     this.freshUntil = this.now() + maxAgeMs(res.headers.get('cache-control'), this.opts.ttlMs)
+    if (this.keys.size > 0) this.lastLoaded = this.now()
     this.opts.onFetch?.('ok')
   }
 }

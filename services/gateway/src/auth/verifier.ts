@@ -182,6 +182,7 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
     fetchTimeoutMs: config.JWKS_FETCH_TIMEOUT_MS,
     onFetch: (result) => metrics.jwksFetches.inc({ result })
   })
+  app.readiness.set('jwks', () => keys.readiness())
   const metadataUrl = resourceMetadataUrl(config)
   const resource = new URL(config.GATEWAY_RESOURCE_URL)
   const denylist = new Denylist(app.redis)
