@@ -10,7 +10,7 @@ import { request } from 'undici'
 import { LocalIssuer } from '../lib/jwt.ts'
 import { requestPool, streamPool, toolFailed } from '../lib/mcp.ts'
 import { seedWorkspace, seedGrants, operatorKey, type SeededGrant } from '../lib/seed.ts'
-import { ProcessGroup, gatewayOptions, connectionsOptions, RESOURCE } from '../lib/services.ts'
+import { ProcessGroup, gatewayOptions, connectionsOptions, workerOptions, RESOURCE } from '../lib/services.ts'
 import { TOOL, toolArgs } from '../lib/tool.ts'
 import { profileDuring, shouldProfile } from '../lib/profiling.ts'
 import { summarize, Counter } from '../lib/stats.ts'
@@ -39,8 +39,9 @@ export const revocation: Benchmark = {
       const grants = await seedGrants(ctx.bench.redis, ctx.prefix, ws.userId, totalVictims + s.bystandersPerGateway * GATEWAYS, { resource: RESOURCE, name: 'Bench App' })
       const key = await operatorKey(ctx.bench.redis)
       await issuer.start()
-      const [connections, ...gateways] = await Promise.all([
+      const [connections, , ...gateways] = await Promise.all([
         group.start(connectionsOptions(ctx)),
+        group.start(workerOptions(ctx)),
         ...Array.from({ length: GATEWAYS }, (_, i) => group.start(gatewayOptions(ctx, issuer.url, { name: `gateway-${i + 1}`, env: { REPLICA_ID: `bench-gw-${i + 1}` } })))
       ])
       const req = gateways.map((g) => requestPool(g.url, 16))

@@ -1,5 +1,5 @@
 /**
- * Server processes for the benchmarks: each service runs from its real entry (services/<name>/src/server.ts)
+ * Server processes for the benchmarks: each service runs from its compiled entry (services/<name>/dist/server.js)
  * in its own Node process, with the agent preloaded so the harness can read its memory, CPU time and CPU
  * profile over IPC. Processes listen on a free port (PORT=0) and report it; readiness is /health/ready.
  */
@@ -11,7 +11,7 @@ import { request } from 'undici'
 import type { ProfileSummary, HeapSummary } from './profile.ts'
 
 /** production mode needs a key-encryption key for the signing keys in Redis: one per bench run, shared by its processes */
-const BENCH_KEK = randomBytes(32).toString('base64')
+export const BENCH_KEK = randomBytes(32).toString('base64')
 
 export const ROOT = join(import.meta.dirname, '..', '..')
 const AGENT = join(import.meta.dirname, 'agent.ts')
@@ -66,7 +66,8 @@ export class ServerProcess {
   get tail (): string { return this.output.trim().split('\n').slice(-15).join('\n') }
 
   static async start (opts: StartOptions): Promise<ServerProcess> {
-    const execArgv = ['--import', 'tsx', '--import', AGENT]
+    // production's code (the compiled packages, --conditions=compiled); tsx only loads the agent (a .ts file)
+    const execArgv = ['--conditions=compiled', '--import', 'tsx', '--import', AGENT]
     if (opts.exposeGc) execArgv.push('--expose-gc')
     const child = fork(opts.entry, [], {
       cwd: ROOT,
@@ -153,6 +154,11 @@ export class ProcessGroup {
   }
 }
 
-export function serviceEntry (service: 'gateway' | 'token' | 'registration' | 'connections' | 'api'): string {
-  return join(ROOT, 'services', service, 'src', 'server.ts')
+export type Service = 'gateway' | 'token' | 'registration' | 'connections' | 'api'
+
+/** The compiled entry production runs (`npm run bench` builds first); the worker is the connections package's. */
+export function serviceEntry (service: Service | 'connections-worker'): string {
+  return service === 'connections-worker'
+    ? join(ROOT, 'services', 'connections', 'dist', 'worker.js')
+    : join(ROOT, 'services', service, 'dist', 'server.js')
 }

@@ -33,8 +33,14 @@ export function registrationOptions (ctx: RunContext, opts: { env?: Record<strin
   return { name: 'registration', entry: serviceEntry('registration'), env: { ...base(ctx), ...opts.env } }
 }
 
+/** The connections API as production runs it: the follow-up worker is its own process (workerOptions). */
 export function connectionsOptions (ctx: RunContext, opts: { env?: Record<string, string> } = {}): StartOptions {
-  return { name: 'connections', entry: serviceEntry('connections'), env: { ...base(ctx), ...opts.env } }
+  return { name: 'connections', entry: serviceEntry('connections'), env: { ...base(ctx), WORKER_ENABLED: 'false', ...opts.env } }
+}
+
+/** The revocation follow-up worker (audit, webhooks, cleanup), in its own process as in npm start, compose and k8s. */
+export function workerOptions (ctx: RunContext, opts: { env?: Record<string, string> } = {}): StartOptions {
+  return { name: 'connections-worker', entry: serviceEntry('connections-worker'), env: { ...base(ctx), ...opts.env } }
 }
 
 export function bareOptions (ctx: RunContext, env: Record<string, string> = {}): StartOptions {
