@@ -6,6 +6,7 @@
 // it. The MCP SDK client then runs the OAuth flow and a tool call through them, from the host.
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
@@ -15,10 +16,36 @@ import { productionFolder, programOf, capture, waitHealthy, seed, oauthAndToolCa
 
 type Obj = Record<string, any>
 
+/** What the shell gives `docker compose up` (the README's instructions), for compose's `${VAR…}` interpolation. */
+const SHELL: Record<string, string> = { SIGNING_KEYS_KEK: randomBytes(32).toString('base64') }
+
+/** Compose's interpolation: `${VAR}`, `${VAR:-default}`, `${VAR:?error}` (an unset VAR with `:?` fails, as compose does). */
+function interpolate (value: string): string {
+  return value.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op: string | undefined, arg: string | undefined) => {
+    const v = SHELL[name]
+    if (v !== undefined && v !== '') return v
+    if (op === '?') throw new Error(`compose would refuse to start: ${name}: ${arg ?? 'required'}`)
+    return op === '-' ? (arg ?? '') : ''
+  })
+}
+
+/** The ENV of the Dockerfile's runtime stage: every container starts with it, under compose's environment. */
+function imageEnv (): Record<string, string> {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+  const stage = dockerfile.slice(dockerfile.search(/^FROM .* AS prod$/m))
+  const out: Record<string, string> = {}
+  for (const m of stage.matchAll(/^ENV ((?:.*\\\n)*.*)$/gm)) {
+    for (const pair of m[1].replace(/\\\n/g, ' ').trim().split(/\s+/)) out[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1)
+  }
+  return out
+}
+
 function envOf (service: Obj): Record<string, string> {
   const env = service.environment ?? {}
-  if (Array.isArray(env)) return Object.fromEntries(env.map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
+  const pairs: Array<[string, string]> = Array.isArray(env)
+    ? env.map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])
+    : Object.entries(env).map(([k, v]) => [k, String(v)])
+  return { ...imageEnv(), ...Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(v)])) }
 }
 
 // several Node processes starting at once on a shared 2-core machine: well past tap's default 120 s
@@ -29,6 +56,7 @@ t.test('the compose services, with compose\'s environment, each in its own names
   const built = Object.entries<Obj>(compose.services).filter(([, s]) => s.build !== undefined)
   t.ok(built.length >= 5, `services built from the Dockerfile: ${built.map(([n]) => n).join(', ')}`)
   t.ok(compose.services.redis, 'a redis service')
+  t.equal(imageEnv().NODE_ENV, 'production', 'the services run with the image\'s environment (NODE_ENV=production) under compose\'s')
   const dir = await productionFolder(t)
   const topo = await NetTopology.create(t, ['redis', ...built.map(([n]) => n)])
 

@@ -3,6 +3,7 @@
 // service (and the follow-up worker) starts from it with the command the image runs, becomes ready against
 // a real Redis, and carries a real authenticated flow. Its HEALTHCHECK script answers for a service.
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -56,6 +57,8 @@ t.test('every service and the worker start from it with the image\'s command, re
   const env = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
+    // production refuses unsealed signing keys in Redis (as the image, compose and k8s give it one)
+    SIGNING_KEYS_KEK: randomBytes(32).toString('base64'),
     LOG_LEVEL: 'warn',
     REDIS_URL: r.url,
     REDIS_PREFIX: r.prefix,
