@@ -5,6 +5,7 @@ import cors from '@fastify/cors'
 import { baseFastify, type AppOptions } from '@uspl/server'
 import type { Config } from './config.ts'
 import context from './lib/context.ts'
+import enterpriseContext from './lib/enterprise-context.ts'
 import metadata from './routes/metadata.ts'
 import jwks from './routes/jwks.ts'
 import authorize from './routes/authorize.ts'
@@ -31,6 +32,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     reply.header('x-content-type-options', 'nosniff')
   })
   await app.register(context, { config })
+  await app.register(enterpriseContext, { config })
   await app.register(metadata)
   await app.register(jwks)
   await app.register(authorize)

@@ -17,7 +17,12 @@ export const schema = {
   JWKS_MAX_AGE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'Cache-Control max-age of the JWKS and metadata documents' }),
   SIGNIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10, description: 'failed sign-ins on one account within the window before it is throttled' }),
   SIGNIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, default: 50, description: 'failed sign-ins from one address within the window before it is throttled' }),
-  SIGNIN_FAILURE_WINDOW_S: Type.Integer({ minimum: 1, default: 900, description: 'window of the failed sign-in counters' })
+  SIGNIN_FAILURE_WINDOW_S: Type.Integer({ minimum: 1, default: 900, description: 'window of the failed sign-in counters' }),
+  // enterprise (ID-JAG, Shared Signals): see README "Enterprise"
+  ENTERPRISE_JWKS_ORIGINS: Type.String({ default: '', pattern: '^[^\\s]*$', description: 'comma-separated origins (scheme://host[:port]) from which trusted enterprise issuers\' jwks_uri may be fetched; empty: inline JWKS only' }),
+  ENTERPRISE_JWKS_CACHE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'how long a fetched enterprise JWKS is cached (an unknown kid refetches, at most every 10 s)' }),
+  ID_JAG_MAX_LIFETIME_S: Type.Integer({ minimum: 30, maximum: 300, default: 300, description: 'longest ID-JAG lifetime accepted (exp - iat, and exp - now)' }),
+  SSF_MAX_SET_AGE_S: Type.Integer({ minimum: 30, maximum: 86400, default: 300, description: 'Shared Signals receiver: a SET whose iat is older than this is stale and refused' })
 }
 
 export type Config = Static<TObject<typeof schema>>
