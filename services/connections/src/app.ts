@@ -19,6 +19,7 @@ import clientRoutes from './routes/clients.ts'
 import userRoutes from './routes/users.ts'
 import auditRoutes from './routes/audit.ts'
 import pageRoutes from './routes/page.ts'
+import enterpriseIssuerRoutes from './routes/enterprise-issuers.ts'
 
 export type { Config }
 
@@ -60,6 +61,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     await scope.register(userRoutes)
     await scope.register(auditRoutes)
     await scope.register(pageRoutes)
+    await scope.register(enterpriseIssuerRoutes)
   })
   return app
 }

@@ -40,6 +40,7 @@ function row (c: Connection, i: number): string {
     <h2 class="name">${name}</h2>
     ${c.redirect_host ? `<p class="host">${escapeHtml(c.redirect_host)}</p>` : ''}
     <p class="meta"><span class="label">Access:</span> ${scopes}</p>
+    ${c.managed_by ? `<p class="meta managed"><span class="label">Managed by</span> ${escapeHtml(c.managed_by.name)} (your organization)</p>` : ''}
     <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time></p>
   </div>
   <div class="actions">
