@@ -10,6 +10,7 @@ import {
   AccountStore, ClientStore, GrantStore, createRevocationPipeline, startRevocationWorker, type Revoker,
   type RevocationWorker
 } from '@uspl/core'
+import { securityEventTransmitter } from './ssf-transmitter.ts'
 import { webhookUrls, type Config } from './config.ts'
 
 export interface Domain {
@@ -47,7 +48,8 @@ async function domain (app: FastifyInstance, opts: { config: Config }): Promise<
         webhooks: webhookUrls(config).map((url) => ({ url, secret: config.WEBHOOK_SECRET })),
         log: app.log,
         sweepIntervalMs: config.SWEEP_INTERVAL_MS,
-        auditRetentionS: config.AUDIT_RETENTION_DAYS * 86400
+        auditRetentionS: config.AUDIT_RETENTION_DAYS * 86400,
+        ssf: securityEventTransmitter(app, config)
       })
     })
   }

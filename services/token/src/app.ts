@@ -14,6 +14,7 @@ import consent from './routes/consent.ts'
 import token from './routes/token.ts'
 import revoke from './routes/revoke.ts'
 import introspect from './routes/introspect.ts'
+import ssf from './routes/ssf.ts'
 
 export type { Config }
 
@@ -41,5 +42,6 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   await app.register(token)
   await app.register(revoke)
   await app.register(introspect)
+  await app.register(ssf)
   return app
 }

@@ -8,7 +8,9 @@
  *      an expiry (the gateway closes the sessions themselves);
  *   3. webhooks: a signed JSON notification to each configured URL. Deliveries run side by side; each
  *      success is recorded per event and URL, so a retry (BullMQ backoff) re-sends only the failed ones. A
- *      failing webhook never blocks a revocation, which has long been answered.
+ *      failing webhook never blocks a revocation, which has long been answered;
+ *   4. Shared Signals (with `ssf`, see ssf-delivery.ts): a signed CAEP session-revoked SET per stream,
+ *      pushed or queued for poll, beside the webhooks and retried the same way, exactly once per stream.
  *
  * The sweeper closes the gap left when queueing failed (the Revoker logs and moves on): at start and every
  * `sweepIntervalMs` it walks the stream from its cursor and re-queues each event that has no audit record.
@@ -19,6 +21,7 @@ import { bullConnection, type RedisClient } from '@uspl/redis'
 import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
+import { deliverSecurityEvents, type SsfDeliveryResult, type SsfTransmitter } from './ssf-delivery.ts'
 
 /** Keys only the worker uses (relative to the deployment prefix, like `keys`). */
 export const workerKeys = {
@@ -60,6 +63,8 @@ export interface RevocationWorkerOptions {
   sessionIndexTtlS?: number
   /** how long per-webhook delivery state is kept (default 30 days, the failed-job retention) */
   deliveryStateTtlS?: number
+  /** the Shared Signals transmitter: with it, each event is also delivered as a SET to every stream */
+  ssf?: SsfTransmitter
 }
 
 /** What one job did, returned as the BullMQ job result. */
@@ -67,6 +72,7 @@ export interface FollowupResult {
   audit: 'written' | 'existing'
   webhooks: { delivered: number, skipped: number }
   sessionIndexEntriesDropped: number
+  securityEvents: SsfDeliveryResult | null
 }
 
 /** The audit record stored at keys.auditEntry(event id). */
@@ -265,13 +271,19 @@ export async function closeQueue (queue: Queue): Promise<void> {
   await queue.close()
 }
 
-/** One job: audit, cleanup, then webhooks (the only step that can fail for outside reasons). */
+/** One job: audit, cleanup, then webhooks and Shared Signals (the steps that can fail for outside reasons). */
 async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEvent>): Promise<FollowupResult> {
   const event = job.data
   const audit = await writeAudit(opts.redis, event, opts.auditRetentionS)
   const sessionIndexEntriesDropped = await cleanup(opts, event)
-  const webhooks = await deliverWebhooks(opts, event)
-  return { audit, webhooks, sessionIndexEntriesDropped }
+  // outbound deliveries side by side: one failing never holds the other back; either failing retries the job
+  const [webhooks, securityEvents] = await Promise.allSettled([
+    deliverWebhooks(opts, event),
+    opts.ssf ? deliverSecurityEvents(opts.redis, opts.ssf, event, opts.fetch) : Promise.resolve(null)
+  ])
+  if (webhooks.status === 'rejected') throw webhooks.reason
+  if (securityEvents.status === 'rejected') throw securityEvents.reason
+  return { audit, webhooks: webhooks.value, sessionIndexEntriesDropped, securityEvents: securityEvents.value }
 }
 
 export const AUDIT_RETENTION_S = 365 * 86400
