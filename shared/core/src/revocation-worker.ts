@@ -72,7 +72,8 @@ export interface FollowupResult {
   audit: 'written' | 'existing'
   webhooks: { delivered: number, skipped: number }
   sessionIndexEntriesDropped: number
-  securityEvents: SsfDeliveryResult | null
+  /** present when the worker transmits Shared Signals */
+  securityEvents?: SsfDeliveryResult
 }
 
 /** The audit record stored at keys.auditEntry(event id). */
@@ -283,7 +284,7 @@ async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEv
   ])
   if (webhooks.status === 'rejected') throw webhooks.reason
   if (securityEvents.status === 'rejected') throw securityEvents.reason
-  return { audit, webhooks: webhooks.value, sessionIndexEntriesDropped, securityEvents: securityEvents.value }
+  return { audit, webhooks: webhooks.value, sessionIndexEntriesDropped, ...(securityEvents.value ? { securityEvents: securityEvents.value } : {}) }
 }
 
 export const AUDIT_RETENTION_S = 365 * 86400
