@@ -19,8 +19,9 @@ import { revocation } from './benchmarks/revocation.ts'
 import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
 import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
+import { ssfPush } from './benchmarks/ssf-push.ts'
 
-export const BENCHMARKS: Benchmark[] = [mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood]
+export const BENCHMARKS: Benchmark[] = [mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood, ssfPush]
 
 const { values } = parseArgs({
   options: {

@@ -272,19 +272,25 @@ export async function closeQueue (queue: Queue): Promise<void> {
   await queue.close()
 }
 
-/** One job: audit, cleanup, then webhooks and Shared Signals (the steps that can fail for outside reasons). */
+/** One job: Shared Signals from the start; audit, cleanup, then webhooks (deliveries can fail for outside reasons). */
 async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEvent>): Promise<FollowupResult> {
   const event = job.data
+  // Shared Signals go out at once, beside the bookkeeping below (receivers are waiting on them); settled
+  // here so that a failure of the steps below never leaves it unobserved
+  const securityEvents = opts.ssf ? settled(deliverSecurityEvents(opts.redis, opts.ssf, event, opts.fetch)) : null
   const audit = await writeAudit(opts.redis, event, opts.auditRetentionS)
   const sessionIndexEntriesDropped = await cleanup(opts, event)
-  // outbound deliveries side by side: one failing never holds the other back; either failing retries the job
-  const [webhooks, securityEvents] = await Promise.allSettled([
-    deliverWebhooks(opts, event),
-    opts.ssf ? deliverSecurityEvents(opts.redis, opts.ssf, event, opts.fetch) : Promise.resolve(null)
-  ])
-  if (webhooks.status === 'rejected') throw webhooks.reason
-  if (securityEvents.status === 'rejected') throw securityEvents.reason
-  return { audit, webhooks: webhooks.value, sessionIndexEntriesDropped, ...(securityEvents.value ? { securityEvents: securityEvents.value } : {}) }
+  // one failing delivery never holds the other back; either failing retries the job (each resends only
+  // what was not accepted)
+  const [webhooks, ssf] = await Promise.all([settled(deliverWebhooks(opts, event)), securityEvents])
+  if (!webhooks.ok) throw webhooks.err
+  if (ssf && !ssf.ok) throw ssf.err
+  return { audit, webhooks: webhooks.value, sessionIndexEntriesDropped, ...(ssf ? { securityEvents: ssf.value } : {}) }
+}
+
+type Settled<T> = { ok: true, value: T } | { ok: false, err: unknown }
+function settled<T> (p: Promise<T>): Promise<Settled<T>> {
+  return p.then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, err }))
 }
 
 export const AUDIT_RETENTION_S = 365 * 86400

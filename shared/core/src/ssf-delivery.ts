@@ -58,14 +58,18 @@ export async function pushSet (stream: SsfStream, set: string, opts: { fetch?: t
 export async function deliverSecurityEvents (redis: RedisClient, tx: SsfTransmitter, event: RevocationEvent, doFetch: typeof fetch = fetch): Promise<SsfDeliveryResult> {
   const result: SsfDeliveryResult = { pushed: 0, queued: 0, refused: 0, skipped: 0 }
   if (event.scope === 'token') return result
-  const streams = (await tx.streams.list()).filter((s) => s.status === 'enabled' && s.events_delivered.includes(CAEP_SESSION_REVOKED))
-  if (streams.length === 0) return result
   const stateKey = keys.ssfDeliveries(event.id)
-  const done = await redis.hgetall(stateKey)
+  // one round trip's worth: the streams, what this event already did, and the user's email
+  const [all, done, user] = await Promise.all([
+    tx.streams.list(),
+    redis.hgetall(stateKey),
+    event.userId && tx.accounts ? tx.accounts.getUser(event.userId) : Promise.resolve(null)
+  ])
+  const streams = all.filter((s) => s.status === 'enabled' && s.events_delivered.includes(CAEP_SESSION_REVOKED))
   const pending = streams.filter((s) => !done[s.stream_id])
   result.skipped = streams.length - pending.length
   if (pending.length === 0) return result
-  const email = event.userId && tx.accounts ? (await tx.accounts.getUser(event.userId))?.email ?? null : null
+  const email = user?.email ?? null
   const ttl = tx.stateTtlS ?? 30 * 86400
   const record = async (streamId: string, outcome: string): Promise<void> => {
     await redis.multi().hset(stateKey, streamId, outcome).expire(stateKey, ttl).exec()
