@@ -15,6 +15,7 @@ import token from './routes/token.ts'
 import revoke from './routes/revoke.ts'
 import introspect from './routes/introspect.ts'
 import ssf from './routes/ssf.ts'
+import ssfReceiver from './routes/ssf-receiver.ts'
 
 export type { Config }
 
@@ -43,5 +44,6 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   await app.register(revoke)
   await app.register(introspect)
   await app.register(ssf)
+  await app.register(ssfReceiver)
   return app
 }
