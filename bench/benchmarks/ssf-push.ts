@@ -79,7 +79,7 @@ export const ssfPush: Benchmark = {
       // the issuer's keys, as the token service would create them; the receiver trusts their public half
       const records = await ensureKeyRecords(ctx.bench.redis)
       receiver = await startReceiver(records.map((r) => ({ kty: r.privateJwk.kty, crv: r.privateJwk.crv, x: r.privateJwk.x, y: r.privateJwk.y, kid: r.kid })))
-      await new SsfStreamStore(ctx.bench.redis, ctx.prefix).create({ aud: 'https://receiver.bench', delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url } }, ISSUER)
+      await new SsfStreamStore(ctx.bench.redis).create({ aud: 'https://receiver.bench', delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url } }, ISSUER)
       const connections = await group.start(connectionsOptions(ctx, { env: { ISSUER_URL: ISSUER } }))
       api.pool = requestPool(connections.url, 4)
       const rx = receiver

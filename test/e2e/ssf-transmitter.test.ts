@@ -105,7 +105,7 @@ t.test('delivery is retried on failure and exactly once per event per stream; a 
   const e = await enterprise(t)
   const receiver = new PushReceiver()
   await receiver.start(t)
-  const streams = new SsfStreamStore(e.s.r.redis, e.s.r.prefix)
+  const streams = new SsfStreamStore(e.s.r.redis)
   const stream = await streams.create({ delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url } }, e.s.issuer)
   const { generateKeyPairSync } = await import('node:crypto')
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })

@@ -12,7 +12,7 @@ export function securityEventTransmitter (app: FastifyInstance, config: Config):
   const keyRing = new KeyRing({ redis: app.redis, file: config.SIGNING_KEYS_FILE, cacheS: 30, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S })
   return {
     issuer: config.ISSUER_URL,
-    streams: new SsfStreamStore(app.redis, config.REDIS_PREFIX),
+    streams: new SsfStreamStore(app.redis),
     accounts: new AccountStore(app.redis),
     signingKey: async () => (await keyRing.current()).signer
   }

@@ -101,7 +101,7 @@ export function sessionRevokedSet (event: RevocationEvent, opts: { issuer: strin
 }
 
 export class SsfStreamStore {
-  constructor (private readonly redis: RedisClient, _prefix: string) {}
+  constructor (private readonly redis: RedisClient) {}
 
   private validate (input: SsfStreamInput, base: SsfStream | null, issuer: string): SsfStream {
     const deliveryIn = input.delivery ?? base?.delivery

@@ -26,7 +26,7 @@ async function enterpriseContext (app: FastifyInstance, opts: { config: Config, 
   app.decorate('enterprise', {
     issuers: new EnterpriseIssuerStore(app.redis),
     keys: new EnterpriseKeys({ origins: config.ENTERPRISE_JWKS_ORIGINS, cacheS: config.ENTERPRISE_JWKS_CACHE_S, fetch: opts.fetch }),
-    streams: new SsfStreamStore(app.redis, config.REDIS_PREFIX)
+    streams: new SsfStreamStore(app.redis)
   })
 }
 
