@@ -23,8 +23,9 @@ import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
 import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
 import { apiRead } from './benchmarks/api-read.ts'
+import { ssfPush } from './benchmarks/ssf-push.ts'
 
-export const BENCHMARKS: Benchmark[] = [startup, mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood, apiRead]
+export const BENCHMARKS: Benchmark[] = [startup, mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood, apiRead, ssfPush]
 
 const { values } = parseArgs({
   options: {

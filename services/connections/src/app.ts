@@ -21,6 +21,7 @@ import userRoutes from './routes/users.ts'
 import auditRoutes from './routes/audit.ts'
 import apiKeyRoutes from './routes/api-keys.ts'
 import pageRoutes from './routes/page.ts'
+import enterpriseIssuerRoutes from './routes/enterprise-issuers.ts'
 
 export type { Config }
 
@@ -65,6 +66,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     await scope.register(auditRoutes)
     await scope.register(apiKeyRoutes)
     await scope.register(pageRoutes, { config })
+    await scope.register(enterpriseIssuerRoutes)
   })
   return app
 }

@@ -12,6 +12,8 @@ export const schema = {
   WEBHOOK_SECRET: Type.String({ default: '', description: 'HMAC-SHA256 key for the X-Uspl-Signature header of webhook notifications; required (16+ characters) when WEBHOOK_URLS is set' }),
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 60000, description: 'how often the worker re-queues revocation events that have no audit record yet' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 365, description: 'how long revocation audit records are kept' }),
+  SIGNING_KEYS_KEK: Type.String({ default: '', pattern: '^(|[A-Za-z0-9+/_-]{43}=?)$', description: "the token service's SIGNING_KEYS_KEK, when its keys are kept in Redis: the worker unseals them to sign Shared Signals SETs" }),
+  SIGNING_KEYS_FILE: Type.String({ default: '', description: "the token service's SIGNING_KEYS_FILE, when it uses one: Shared Signals SETs are signed with the issuer's keys (empty: the keys in Redis)" }),
   SESSION_TTL_S: Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400, description: 'browser session lifetime (sessions are created by the token service; read here)' })
 }
 

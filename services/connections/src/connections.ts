@@ -1,6 +1,6 @@
 /** Connected Apps as the API and the page show them: a user's active grants joined with their clients. */
 import type { FastifyInstance } from 'fastify'
-import { keys, type Client, type Grant } from '@uspl/core'
+import { EnterpriseIssuerStore, keys, type Client, type EnterpriseIssuer, type Grant } from '@uspl/core'
 import { ApiError } from '@uspl/errors'
 import type { Connection } from './schemas.ts'
 
@@ -88,10 +88,19 @@ function decodeCursor (cursor: string | undefined): [string, number, number] {
   return [m[1], Number(m[2]), Number(m[3])]
 }
 
+/** A managed grant names its issuer; one whose issuer was removed still says it is managed (by its id). */
+function managedBy (g: Grant, issuers: Map<string, EnterpriseIssuer>): Connection['managed_by'] {
+  if (g.managedBy === null) return null
+  const issuer = issuers.get(g.managedBy)
+  return { issuer_id: g.managedBy, issuer: issuer?.issuer ?? g.managedBy, name: issuer?.name ?? g.managedBy }
+}
+
 export async function toConnections (app: FastifyInstance, grants: Grant[]): Promise<Connection[]> {
   const clientIds = [...new Set(grants.map((g) => g.clientId))]
   const clients = new Map(await Promise.all(clientIds.map(async (id) => [id, await app.domain.clients.get(id)] as const)))
   const sessions = await openSessions(app, grants.map((g) => g.id))
+  const issuers = new Map<string, EnterpriseIssuer>()
+  if (grants.some((g) => g.managedBy !== null)) for (const i of await new EnterpriseIssuerStore(app.redis).list()) issuers.set(i.id, i)
   return grants.map((g, i) => {
     const client = clients.get(g.clientId) ?? null
     return {
@@ -105,7 +114,8 @@ export async function toConnections (app: FastifyInstance, grants: Grant[]): Pro
       scopes: g.scope.split(' ').filter((s) => s.length > 0),
       authorized_at: new Date(g.createdAt).toISOString(),
       last_used_at: new Date(g.lastUsedAt).toISOString(),
-      open_sessions: sessions[i]
+      open_sessions: sessions[i],
+      managed_by: managedBy(g, issuers)
     }
   })
 }

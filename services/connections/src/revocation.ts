@@ -11,6 +11,7 @@ import {
   AccountStore, ApiKeyStore, ClientStore, GrantStore, createRevocationPipeline, startRevocationWorker, type Revoker,
   type RevocationWorker, type RevocationWorkerOptions
 } from '@uspl/core'
+import { securityEventTransmitter } from './ssf-transmitter.ts'
 import { webhookUrls, type Config } from './config.ts'
 
 export interface Domain {
@@ -38,7 +39,8 @@ export function workerOptions (app: FastifyInstance, config: Config): Revocation
     webhooks: webhookUrls(config).map((url) => ({ url, secret: config.WEBHOOK_SECRET })),
     log: app.log,
     sweepIntervalMs: config.SWEEP_INTERVAL_MS,
-    auditRetentionS: config.AUDIT_RETENTION_DAYS * 86400
+    auditRetentionS: config.AUDIT_RETENTION_DAYS * 86400,
+    ssf: securityEventTransmitter(app, config)
   }
 }
 

@@ -21,7 +21,12 @@ export const Connection = Type.Object({
   scopes: Type.Array(Type.String()),
   authorized_at: Iso,
   last_used_at: Iso,
-  open_sessions: Type.Integer({ description: 'MCP sessions the gateway holds open for this grant' })
+  open_sessions: Type.Integer({ description: 'MCP sessions the gateway holds open for this grant' }),
+  managed_by: Type.Union([Type.Object({
+    issuer_id: Type.String(),
+    issuer: Type.String({ description: 'the enterprise IdP (ID-JAG issuer) that granted this access' }),
+    name: Type.String()
+  }), Type.Null()], { description: 'set when the company\'s identity provider manages this access (ID-JAG); null for a user\'s own consent' })
 })
 export type Connection = Static<typeof Connection>
 

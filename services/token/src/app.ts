@@ -6,6 +6,7 @@ import { baseFastify, rateLimits, oauthTooMany, type AppOptions } from '@uspl/se
 import type { Config } from './config.ts'
 import context, { type CimdFetchOverrides } from './lib/context.ts'
 import basicChallenge from './lib/basic-challenge.ts'
+import enterpriseContext from './lib/enterprise-context.ts'
 import metadata from './routes/metadata.ts'
 import jwks from './routes/jwks.ts'
 import authorize from './routes/authorize.ts'
@@ -14,6 +15,8 @@ import consent from './routes/consent.ts'
 import token from './routes/token.ts'
 import revoke from './routes/revoke.ts'
 import introspect from './routes/introspect.ts'
+import ssf from './routes/ssf.ts'
+import ssfReceiver from './routes/ssf-receiver.ts'
 
 export type { Config }
 
@@ -34,6 +37,7 @@ export async function build (config: Config, options: TokenAppOptions = {}): Pro
   await app.register(rateLimits, { service: 'token', config, error: oauthTooMany })
   await app.register(context, { config, cimdFetch: options.cimdFetch })
   await app.register(basicChallenge, { realm: config.ISSUER_URL })
+  await app.register(enterpriseContext, { config })
   await app.register(metadata)
   await app.register(jwks)
   await app.register(authorize)
@@ -42,5 +46,7 @@ export async function build (config: Config, options: TokenAppOptions = {}): Pro
   await app.register(token)
   await app.register(revoke)
   await app.register(introspect)
+  await app.register(ssf)
+  await app.register(ssfReceiver)
   return app
 }

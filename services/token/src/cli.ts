@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redis'
-import { AccountStore, ApiKeyStore, RedisWorkspaceRepository, Revoker, ROLES, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
+import { readFileSync } from 'node:fs'
+import { AccountStore, ApiKeyStore, EnterpriseIssuerStore, RedisWorkspaceRepository, Revoker, ROLES, type EnterpriseIssuer, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { loadConfig, type Config } from './config.ts'
 import { rotateKeys, ensureKeyRecords, selectKeys, parseKek } from './lib/signing-keys.ts'
 import { createCimdResolver, type CimdFetchOverrides } from './lib/cimd/index.ts'
@@ -38,6 +39,14 @@ export const USAGE = `usage: npm run cli -- <command> [options] [--json]
   refresh-client-metadata <https client_id>
                                fetch a client metadata document (CIMD) again now, replacing the cached one
   seed                         create the demo workspace, its users and data (idempotent)
+  add-enterprise-issuer --issuer <url> (--jwks-uri <url> | --jwks-file <path>) --domains <d1,d2>
+                        [--tenant <id>] [--subject email|sub] [--name <name>]
+                               trust an enterprise IdP's ID-JAGs and Shared Signals (replaces an existing one)
+  list-enterprise-issuers      trusted enterprise issuers
+  remove-enterprise-issuer <issuer url or ent_ id>
+                               stop trusting an issuer (its managed grants stay until revoked)
+  link-enterprise-user --issuer <url> --sub <subject> --email <email>
+                               for --subject sub issuers: the IdP subject that is this user
 
 environment: REDIS_URL, REDIS_PREFIX (as the services)`
 
@@ -190,8 +199,66 @@ export async function runCommand (redis: RedisClient, config: Config, command: s
     }
     case 'seed':
       return seed(redis, accounts)
+    case 'add-enterprise-issuer':
+    case 'list-enterprise-issuers':
+    case 'remove-enterprise-issuer':
+    case 'link-enterprise-user':
+      return enterpriseCommand(new EnterpriseIssuerStore(redis), accounts, command, positionals, flags)
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'a command is required')
+  }
+}
+
+function describeIssuer (i: EnterpriseIssuer): string {
+  return `${i.id}\t${i.issuer}\t${i.jwksUri ?? 'inline JWKS'}\tdomains ${i.domains.join(',')}${i.tenant ? `\ttenant ${i.tenant}` : ''}\tsubject by ${i.subject}`
+}
+
+async function enterpriseCommand (store: EnterpriseIssuerStore, accounts: AccountStore, command: string, positionals: string[], flags: Flags): Promise<Result> {
+  switch (command) {
+    case 'add-enterprise-issuer': {
+      const jwksFile = typeof flags['jwks-file'] === 'string' ? flags['jwks-file'] : undefined
+      let jwks: unknown
+      if (jwksFile) {
+        try { jwks = JSON.parse(readFileSync(jwksFile, 'utf8')) } catch (e) { throw new Error(`--jwks-file ${jwksFile}: ${(e as Error).message}`) }
+      }
+      const subject = typeof flags.subject === 'string' ? flags.subject : 'email'
+      if (subject !== 'email' && subject !== 'sub') throw new UsageError('--subject must be email or sub')
+      let issuer: EnterpriseIssuer
+      try {
+        issuer = await store.put({
+          issuer: need(flags, 'issuer'),
+          jwksUri: typeof flags['jwks-uri'] === 'string' ? flags['jwks-uri'] : null,
+          jwks,
+          domains: need(flags, 'domains').split(','),
+          tenant: typeof flags.tenant === 'string' ? flags.tenant : null,
+          subject,
+          name: typeof flags.name === 'string' ? flags.name : undefined
+        })
+      } catch (e) {
+        if (e instanceof UsageError) throw e
+        throw new UsageError((e as Error).message)
+      }
+      return { data: { issuer }, text: `trusted enterprise issuer ${issuer.issuer}\n${describeIssuer(issuer)}` }
+    }
+    case 'list-enterprise-issuers': {
+      const list = await store.list()
+      return { data: { issuers: list }, text: list.map(describeIssuer).join('\n') || 'no enterprise issuers' }
+    }
+    case 'remove-enterprise-issuer': {
+      const which = positionals[0] ?? (typeof flags.issuer === 'string' ? flags.issuer : undefined)
+      if (!which) throw new UsageError('remove-enterprise-issuer needs the issuer URL or its ent_ id')
+      const removed = await store.remove(which)
+      if (!removed) throw new Error(`no enterprise issuer ${which}`)
+      return { data: { id: removed.id, issuer: removed.issuer, removed: true }, text: `removed enterprise issuer ${removed.issuer}` }
+    }
+    default: {
+      const issuer = await store.get(need(flags, 'issuer'))
+      if (!issuer) throw new Error(`no enterprise issuer ${String(flags.issuer)}`)
+      const user = await findUser(accounts, need(flags, 'email'))
+      const sub = need(flags, 'sub')
+      await store.linkSubject(issuer.id, sub, user.id)
+      return { data: { issuer: issuer.issuer, sub, userId: user.id }, text: `${issuer.issuer} subject ${sub} is ${user.email}` }
+    }
   }
 }
 
@@ -248,7 +315,14 @@ export async function main (argv: string[], env: Record<string, string | undefin
         id: { type: 'string' },
         user: { type: 'string' },
         'expires-in-days': { type: 'string' },
-        'activate-in': { type: 'string' }
+        'activate-in': { type: 'string' },
+        issuer: { type: 'string' },
+        'jwks-uri': { type: 'string' },
+        'jwks-file': { type: 'string' },
+        domains: { type: 'string' },
+        tenant: { type: 'string' },
+        subject: { type: 'string' },
+        sub: { type: 'string' }
       }
     })
   } catch (e) {

@@ -213,7 +213,7 @@ t.test('metadata and CORS', async (t) => {
     t.equal(doc.jwks_uri, `${stack.issuer}/.well-known/jwks.json`)
     t.same(doc.scopes_supported, ['mcp:tools'])
     t.same(doc.response_types_supported, ['code'])
-    t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token'])
+    t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer'])
     t.same(doc.code_challenge_methods_supported, ['S256'])
     t.same(doc.token_endpoint_auth_methods_supported, ['none', 'private_key_jwt'], 'public clients, and metadata-document clients with keys')
     t.equal(doc.client_id_metadata_document_supported, true, 'https client_ids (CIMD) are accepted')

@@ -19,6 +19,8 @@ export interface Grant {
   revokedAt: number | null
   revokedBy: string | null
   revocationId: string | null
+  /** the enterprise issuer (its `ent_…` id) that manages this grant (ID-JAG), or null for a user's consent */
+  managedBy: string | null
 }
 
 export function toGrant (h: Record<string, string>): Grant | null {
@@ -34,23 +36,26 @@ export function toGrant (h: Record<string, string>): Grant | null {
     lastUsedAt: Number(h.last_used_at || h.created_at),
     revokedAt: h.revoked_at ? Number(h.revoked_at) : null,
     revokedBy: h.revoked_by || null,
-    revocationId: h.revocation_id || null
+    revocationId: h.revocation_id || null,
+    managedBy: h.managed_by || null
   }
 }
 
-// KEYS: activeGrant, (new) grant key; ARGV: prefix, newId, userId, clientId, scope, resource, nowMs, authTime, ttlS
+// KEYS: activeGrant, (new) grant key; ARGV: prefix, newId, userId, clientId, scope, resource, nowMs, authTime, ttlS, managedBy ('' = a user's consent)
 const ENSURE_GRANT = script('usplEnsureGrant', 2, `
 local existing = redis.call('GET', KEYS[1])
 if existing then
   local gkey = ARGV[1] .. 'grant:' .. existing
   if redis.call('EXISTS', gkey) == 1 and redis.call('HEXISTS', gkey, 'revoked_at') == 0 then
     redis.call('HSET', gkey, 'scope', ARGV[5], 'auth_time', ARGV[8], 'last_used_at', ARGV[7])
+    if ARGV[10] ~= '' then redis.call('HSET', gkey, 'managed_by', ARGV[10]) end
     redis.call('EXPIRE', gkey, ARGV[9])
     redis.call('EXPIRE', KEYS[1], ARGV[9])
     return existing
   end
 end
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'user_id', ARGV[3], 'client_id', ARGV[4], 'scope', ARGV[5], 'resource', ARGV[6], 'created_at', ARGV[7], 'auth_time', ARGV[8], 'last_used_at', ARGV[7])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[2], 'managed_by', ARGV[10]) end
 redis.call('EXPIRE', KEYS[2], ARGV[9])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[9])
 redis.call('SADD', ARGV[1] .. 'user:' .. ARGV[3] .. ':grants', ARGV[2])
@@ -62,11 +67,11 @@ export class GrantStore {
   constructor (private readonly redis: RedisClient, private readonly prefix: string) {}
 
   /** The user's active grant for the client, created when there is none; atomically. */
-  async ensure (input: { userId: string, clientId: string, scope: string, resource: string, authTime: number, ttlS: number }): Promise<Grant> {
+  async ensure (input: { userId: string, clientId: string, scope: string, resource: string, authTime: number, ttlS: number, managedBy?: string }): Promise<Grant> {
     const id = newId('grt', 16)
     const now = Date.now()
     const gid = await runScript(this.redis, ENSURE_GRANT, keys.activeGrant(input.userId, input.clientId), keys.grant(id),
-      this.prefix, id, input.userId, input.clientId, input.scope, input.resource, String(now), String(input.authTime), String(input.ttlS)) as string
+      this.prefix, id, input.userId, input.clientId, input.scope, input.resource, String(now), String(input.authTime), String(input.ttlS), input.managedBy ?? '') as string
     const grant = await this.get(gid)
     if (!grant) throw new Error('grant vanished while being created')
     return grant

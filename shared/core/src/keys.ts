@@ -68,7 +68,18 @@ export const keys = {
   authRequest: (id: string) => `areq:${id}`,
   // failed sign-ins, counted per account (email hash) and per source address, for throttling
   signinFailuresAccount: (emailHash: string) => `signin:fail:acct:${emailHash}`,
-  signinFailuresAddress: (address: string) => `signin:fail:ip:${address}`
+  signinFailuresAddress: (address: string) => `signin:fail:ip:${address}`,
+  // enterprise: trusted issuers (hash issuer -> record), `sub` links, single-use ID-JAG jtis
+  enterpriseIssuers: () => 'ent:issuers',
+  enterpriseSubjectLinks: (issuerId: string) => `ent:${issuerId}:subs`,
+  idJagJti: (issuerId: string, jtiHash: string) => `ent:${issuerId}:jti:${jtiHash}`,
+  // Shared Signals: our transmitter's streams, deliveries and poll queues; the receiver's seen jtis and audit
+  ssfStreams: () => 'ssf:streams',
+  ssfDeliveries: (eventId: string) => `ssf:delivered:${eventId}`,
+  ssfPollQueue: (streamId: string) => `ssf:stream:${streamId}:poll`,
+  ssfPollSets: (streamId: string) => `ssf:stream:${streamId}:sets`,
+  ssfReceivedJti: (issuerId: string, jtiHash: string) => `ssf:rx:${issuerId}:jti:${jtiHash}`,
+  ssfReceiverAudit: () => 'ssf:rx:audit'
 } as const
 
 export const BULL_QUEUE = 'revocation-followup'

@@ -8,7 +8,9 @@
  *      an expiry (the gateway closes the sessions themselves);
  *   3. webhooks: a signed JSON notification to each configured URL. Deliveries run side by side; each
  *      success is recorded per event and URL, so a retry (BullMQ backoff) re-sends only the failed ones. A
- *      failing webhook never blocks a revocation, which has long been answered.
+ *      failing webhook never blocks a revocation, which has long been answered;
+ *   4. Shared Signals (with `ssf`, see ssf-delivery.ts): a signed CAEP session-revoked SET per stream,
+ *      pushed or queued for poll, beside the webhooks and retried the same way, exactly once per stream.
  *
  * The sweeper closes the gap left when queueing failed (the Revoker logs and moves on): at start and every
  * `sweepIntervalMs` it walks the stream from its cursor and re-queues each event that has no audit record.
@@ -20,6 +22,7 @@ import type { ChainableCommander } from 'ioredis'
 import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
+import { deliverSecurityEvents, type SsfDeliveryResult, type SsfTransmitter } from './ssf-delivery.ts'
 
 /** Keys only the worker uses (relative to the deployment prefix, like `keys`). */
 export const workerKeys = {
@@ -61,6 +64,8 @@ export interface RevocationWorkerOptions {
   sessionIndexTtlS?: number
   /** how long per-webhook delivery state is kept (default 30 days, the failed-job retention) */
   deliveryStateTtlS?: number
+  /** the Shared Signals transmitter: with it, each event is also delivered as a SET to every stream */
+  ssf?: SsfTransmitter
 }
 
 /** What one job did, returned as the BullMQ job result. */
@@ -68,6 +73,8 @@ export interface FollowupResult {
   audit: 'written' | 'existing'
   webhooks: { delivered: number, skipped: number }
   sessionIndexEntriesDropped: number
+  /** present when the worker transmits Shared Signals */
+  securityEvents?: SsfDeliveryResult
 }
 
 /** The audit record stored at keys.auditEntry(event id). */
@@ -271,13 +278,25 @@ export async function closeQueue (queue: Queue): Promise<void> {
   await queue.close()
 }
 
-/** One job: audit, cleanup, then webhooks (the only step that can fail for outside reasons). */
+/** One job: Shared Signals from the start; audit, cleanup, then webhooks (deliveries can fail for outside reasons). */
 async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEvent>): Promise<FollowupResult> {
   const event = job.data
+  // Shared Signals go out at once, beside the bookkeeping below (receivers are waiting on them); settled
+  // here so that a failure of the steps below never leaves it unobserved
+  const securityEvents = opts.ssf ? settled(deliverSecurityEvents(opts.redis, opts.ssf, event, opts.fetch)) : null
   const audit = await writeAudit(opts.redis, event, opts.auditRetentionS)
   const sessionIndexEntriesDropped = await cleanup(opts, event)
-  const webhooks = await deliverWebhooks(opts, event)
-  return { audit, webhooks, sessionIndexEntriesDropped }
+  // one failing delivery never holds the other back; either failing retries the job (each resends only
+  // what was not accepted)
+  const [webhooks, ssf] = await Promise.all([settled(deliverWebhooks(opts, event)), securityEvents])
+  if (!webhooks.ok) throw webhooks.err
+  if (ssf && !ssf.ok) throw ssf.err
+  return { audit, webhooks: webhooks.value, sessionIndexEntriesDropped, ...(ssf ? { securityEvents: ssf.value } : {}) }
+}
+
+type Settled<T> = { ok: true, value: T } | { ok: false, err: unknown }
+function settled<T> (p: Promise<T>): Promise<Settled<T>> {
+  return p.then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, err }))
 }
 
 export const AUDIT_RETENTION_S = 365 * 86400

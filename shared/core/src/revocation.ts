@@ -16,7 +16,7 @@ import { nowSeconds } from './crypto.ts'
 export type RevocationScope = 'grant' | 'client' | 'user' | 'token'
 export type RevocationPath =
   | 'connections_user' | 'connections_operator' | 'oauth_revoke' | 'refresh_token_reuse' | 'code_reuse'
-  | 'client_delete' | 'client_disable' | 'user_revoke' | 'cli'
+  | 'client_delete' | 'client_disable' | 'user_revoke' | 'cli' | 'enterprise_signal'
 
 export interface RevocationActor {
   type: 'user' | 'operator' | 'client' | 'system'

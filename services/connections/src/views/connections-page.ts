@@ -42,6 +42,7 @@ function row (c: Connection, i: number): string {
     <h2 class="name"><bdi>${name}</bdi></h2>
     ${c.client_host ?? c.redirect_host ? `<p class="host"><bdi>${escapeHtml((c.client_host ?? c.redirect_host) as string)}</bdi></p>` : ''}
     <p class="meta"><span class="label">Access:</span> ${scopes}</p>
+    ${c.managed_by ? `<p class="meta managed"><span class="label">Managed by</span> ${escapeHtml(c.managed_by.name)} (your organization)</p>` : ''}
     <p class="meta"><span class="label">Authorized</span> <time datetime="${escapeHtml(c.authorized_at)}">${dateFormat.format(new Date(c.authorized_at))}</time> · <span class="label">Last used</span> <time datetime="${escapeHtml(c.last_used_at)}">${dateFormat.format(new Date(c.last_used_at))}</time></p>
     <p class="meta"><span class="label">Client ID</span> <code class="client-id"><bdi>${escapeHtml(c.client_id)}</bdi></code></p>
   </div>

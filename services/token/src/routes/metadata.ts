@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { SUPPORTED_SCOPES } from '../lib/oauth.ts'
 import { CLIENT_ASSERTION_ALGORITHMS } from '../lib/client-assertion.ts'
+import { ID_JAG_PROFILE, JWT_BEARER } from '../lib/id-jag.ts'
 
 export function metadataDocument (issuer: string, registrationUrl: string): Record<string, unknown> {
   return {
@@ -18,7 +19,8 @@ export function metadataDocument (issuer: string, registrationUrl: string): Reco
     scopes_supported: [...SUPPORTED_SCOPES],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: ['authorization_code', 'refresh_token', JWT_BEARER],
+    authorization_grant_profiles_supported: [ID_JAG_PROFILE],
     code_challenge_methods_supported: ['S256'],
     // none for registered and metadata-document clients; private_key_jwt for documents that publish keys
     token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],

@@ -13,6 +13,8 @@ import { clientFailureLimit, presentedClientId } from '../lib/client-auth.ts'
 import { signAccessToken } from '../lib/jwt.ts'
 import { narrowScope, param, resourceMatches, VERIFIER_RE } from '../lib/oauth.ts'
 import { newRefreshToken } from '../lib/refresh-tokens.ts'
+import { JWT_BEARER } from '../lib/id-jag.ts'
+import { jwtBearerGrant } from './grants/jwt-bearer.ts'
 
 interface TokenResponse {
   access_token: string
@@ -114,6 +116,8 @@ export default async function token (app: FastifyInstance): Promise<void> {
     return { access_token: accessToken, token_type: 'Bearer', expires_in: config.ACCESS_TOKEN_TTL_S, scope, refresh_token: rotated.refreshToken }
   }
 
+  const jwtBearer = jwtBearerGrant(app)
+
   app.post('/token', { config: { public: true, basicChallenge: true, failureLimit: clientFailureLimit } }, async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const body = request.body ?? {}
@@ -121,6 +125,7 @@ export default async function token (app: FastifyInstance): Promise<void> {
     if (!grantType) throw new OAuthError('invalid_request', 'grant_type is required')
     if (grantType === 'authorization_code') return authorizationCode(request, body)
     if (grantType === 'refresh_token') return refreshToken(request, body)
-    throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported (authorization_code, refresh_token)`)
+    if (grantType === JWT_BEARER) return jwtBearer(request, body)
+    throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported (authorization_code, refresh_token, ${JWT_BEARER})`)
   })
 }
