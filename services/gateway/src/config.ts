@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
+import { loadConfig as load, baseSchema, common, ConfigError, Type, type Static, type TObject } from '@uspl/config'
 
 export const schema = {
   ...baseSchema(3000),
@@ -16,13 +16,20 @@ export const schema = {
   MAX_SESSIONS_PER_GRANT: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'open MCP sessions one grant may hold across all replicas; initialize beyond it answers 429' }),
   REPLICA_ID: Type.String({ default: '', maxLength: 128, description: 'this replica in the session index; empty means hostname-pid' }),
   REPLICA_URL: Type.String({ default: '', pattern: '^(|https?://[^\\s?#]+)$', description: 'how other replicas reach this one (origin, no /mcp), stored in the session index so a replica that receives a request for a session it does not hold can forward it here; empty means http://127.0.0.1:PORT. In Kubernetes: http://$(POD_IP):3000' }),
+  REPLICA_HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 2000, description: 'how often the replica refreshes its heartbeat in Redis (and sweeps the session index entries of replicas whose heartbeat lapsed)' }),
+  REPLICA_HEARTBEAT_TTL_MS: Type.Integer({ minimum: 200, maximum: 300000, default: 6000, description: 'a replica whose heartbeat is this old is dead: its sessions stop counting against MAX_SESSIONS_PER_GRANT and in the operator views; at least twice the interval' }),
   FORWARD_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'forwarding a request to the replica that owns its session: a connection not made within this time means the owner is gone (404)' })
 }
 
 export type Config = Static<TObject<typeof schema>>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
-  return load(schema, env)
+  const config = load(schema, env)
+  if (config.REPLICA_HEARTBEAT_TTL_MS < 2 * config.REPLICA_HEARTBEAT_INTERVAL_MS) {
+    // one late refresh must not declare a live replica dead
+    throw new ConfigError('REPLICA_HEARTBEAT_TTL_MS', `must be at least twice REPLICA_HEARTBEAT_INTERVAL_MS (got ${config.REPLICA_HEARTBEAT_TTL_MS} and ${config.REPLICA_HEARTBEAT_INTERVAL_MS})`)
+  }
+  return config
 }
 
 export function replicaId (config: Config): string {
