@@ -108,14 +108,24 @@ export class ReplicaHeartbeat extends EventEmitter {
     return [...this.keyArgs, this.opts.replica, this.bootId, String(this.opts.ttlMs), String(this.opts.idleTtlS), String(SWEEP_BATCH)]
   }
 
-  /** Claims REPLICA_ID, then beats. When Redis cannot answer yet, retries at the interval (not ready meanwhile). */
+  /**
+   * Claims REPLICA_ID, then beats. Until Redis answers the replica is not ready; each time the client
+   * (re)connects it beats at once, so a replica is ready again as soon as Redis is back.
+   */
   async start (): Promise<void> {
-    await this.beat()
+    this.opts.redis.on('ready', this.onRedisReady)
+    if (this.opts.redis.status === 'ready') this.onRedisReady()
+    await this.pending
+  }
+
+  private readonly onRedisReady = (): void => {
+    if (this.stopped) return
+    this.pending = this.pending.then(async () => this.beat())
   }
 
   private schedule (delayMs: number): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => { this.pending = this.beat() }, delayMs)
+    this.timer = setTimeout(() => { this.pending = this.pending.then(async () => this.beat()) }, delayMs)
     this.timer.unref()
   }
 
@@ -127,6 +137,8 @@ export class ReplicaHeartbeat extends EventEmitter {
   }
 
   private async beat (): Promise<void> {
+    if (this.stopped) return
+    if (this.timer) clearTimeout(this.timer)
     let more = false
     try {
       if (!this.claimed) {
@@ -159,6 +171,7 @@ export class ReplicaHeartbeat extends EventEmitter {
   /** Stops beating and deletes what is left of this replica's entries, and its heartbeat. */
   async stop (): Promise<void> {
     this.stopped = true
+    this.opts.redis.off('ready', this.onRedisReady)
     if (this.timer) clearTimeout(this.timer)
     await this.pending
     if (!this.claimed) return
