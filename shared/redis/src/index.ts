@@ -24,6 +24,8 @@ export interface RedisFactoryOptions {
   maxRetriesPerRequest?: number | null
   /** leave the prefix off (BullMQ applies its own) */
   noPrefix?: boolean
+  /** delay (ms) before reconnection attempt `times` (from 1); default: capped exponential backoff */
+  retryStrategy?: (times: number) => number
 }
 
 export function retryStrategy (times: number): number {
@@ -42,7 +44,7 @@ export function connectionOptions (target: RedisTarget, opts: RedisFactoryOption
     maxRetriesPerRequest: opts.maxRetriesPerRequest === undefined ? 1 : opts.maxRetriesPerRequest,
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: 5000,
-    retryStrategy,
+    retryStrategy: opts.retryStrategy ?? retryStrategy,
     enableReadyCheck: true
   }
 }
@@ -71,7 +73,7 @@ export function createRedis (opts: RedisFactoryOptions): RedisClient {
       name: target.masterName,
       sentinelUsername: target.username,
       sentinelPassword: target.password,
-      sentinelRetryStrategy: retryStrategy,
+      sentinelRetryStrategy: opts.retryStrategy ?? retryStrategy,
       enableTLSForSentinelMode: target.tls
     })
   }
