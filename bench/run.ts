@@ -19,8 +19,9 @@ import { revocation } from './benchmarks/revocation.ts'
 import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
 import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
+import { faults } from './benchmarks/faults.ts'
 
-export const BENCHMARKS: Benchmark[] = [toolCall, revocation, tokenEndpoint, sessionCost, registrationFlood]
+export const BENCHMARKS: Benchmark[] = [toolCall, revocation, tokenEndpoint, sessionCost, registrationFlood, faults]
 
 const { values } = parseArgs({
   options: {
