@@ -13,7 +13,7 @@ import type { RunResult } from './lib/report.ts'
 t.setTimeout(240000)
 
 const root = join(import.meta.dirname, '..')
-const NAMES = ['tool-call', 'revocation', 'token-endpoint', 'session-cost', 'registration-flood']
+const NAMES = ['tool-call', 'revocation', 'token-endpoint', 'session-cost', 'registration-flood', 'faults', 'soak']
 
 const finite = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x)
 

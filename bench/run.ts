@@ -20,8 +20,9 @@ import { tokenEndpoint } from './benchmarks/token-endpoint.ts'
 import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
 import { faults } from './benchmarks/faults.ts'
+import { soak } from './benchmarks/soak.ts'
 
-export const BENCHMARKS: Benchmark[] = [toolCall, revocation, tokenEndpoint, sessionCost, registrationFlood, faults]
+export const BENCHMARKS: Benchmark[] = [toolCall, revocation, tokenEndpoint, sessionCost, registrationFlood, faults, soak]
 
 const { values } = parseArgs({
   options: {
