@@ -27,7 +27,7 @@ const GATEWAYS = 3
 const TIMEOUT_MS = 5000
 
 interface Client extends Connected { grant: SeededGrant, token: string, gw: number }
-interface Sample { streamMs: number, apiStatus: number, nextStatus: number }
+interface Sample { streamMs: number, apiMs: number, apiStatus: number, nextStatus: number }
 
 export const soak: Benchmark = {
   name: 'soak',
@@ -72,10 +72,11 @@ export const soak: Benchmark = {
           dispatcher: api,
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
           body: JSON.stringify({ confirm: v.grant.clientName })
-        }).then(async (res) => { await res.body.dump(); return res.statusCode }, () => 0)
+        }).then(async (res) => { await res.body.dump(); return { status: res.statusCode, at: performance.now() } }, () => ({ status: 0, at: NaN }))
         const endedAt = await within(v.stream.ended, TIMEOUT_MS, NaN)
         const next = await v.session.callTool(TOOL.name, args).then((r) => r.status, () => 0)
-        return { streamMs: endedAt - t0, apiStatus: await call, nextStatus: next }
+        const api = await call
+        return { streamMs: endedAt - t0, apiMs: api.at - t0, apiStatus: api.status, nextStatus: next }
       }
 
       // other clients call a tool all along (closed loop), round-robin over every other session
@@ -116,6 +117,7 @@ export const soak: Benchmark = {
       const rssAfter = await Promise.all(gateways.map(async (g) => (await g.memory()).rss))
 
       const stream = summarize(samples.map((x) => x.streamMs).filter(Number.isFinite))
+      const apiLatency = summarize(samples.map((x) => x.apiMs).filter(Number.isFinite))
       const missed = samples.filter((x) => !Number.isFinite(x.streamMs)).length
       const nextAnswered = samples.filter((x) => x.nextStatus === 200).length
       const apiStatuses = new Counter()
@@ -128,6 +130,7 @@ export const soak: Benchmark = {
         { name: 'revoke call → SSE stream ended, p50', value: stream.p50, unit: 'ms' },
         { name: 'revoke call → SSE stream ended, p99', value: stream.p99, unit: 'ms' },
         { name: 'revoke call → SSE stream ended, max', value: stream.max, unit: 'ms' },
+        { name: 'revoke API response, p50 / p99', value: apiLatency.p50, unit: 'ms', note: `p99 ${apiLatency.p99} ms, max ${apiLatency.max} ms` },
         { name: 'revocations', value: samples.length, unit: '', note: `one every ${s.everyMs} ms over ${round(elapsedS)} s through the connections API: ${JSON.stringify(apiStatuses.counts)}; ${missed} stream(s) did not end within ${TIMEOUT_MS / 1000} s; next request with the old token: ${JSON.stringify(nextStatuses.counts)}` },
         { name: 'revoked sessions answering', value: answering + nextAnswered, unit: '', note: 'a 200 to the victim\'s next request, or afterwards to tools/list on any replica with its old token and session id' },
         { name: 'other clients\' tool calls failed', value: errors, baseline: outcomes.total, unit: '', note: `${outcomes.total} calls by ${s.workers} workers over ${others.length} sessions: ${JSON.stringify(outcomes.counts)}` },
@@ -140,7 +143,7 @@ export const soak: Benchmark = {
         { name: 'soak: revoke → stream end p99', target: '< 10 ms', value: stream.p99, unit: 'ms', met: stream.p99 < 10 }
       )
       result.notes.push(`${clients.length} sessions with GET streams over ${GATEWAYS} gateway processes and one connections process on the run's Redis; the load generator, the operator and every client share the machine with them. The stream-end target is benchmark 2's, here under continuous load and revocations.`)
-      result.details = { size: s, stream, missed, answering, nextAnswered, outcomes: outcomes.counts, streamsEnded, apiStatuses: apiStatuses.counts, nextStatuses: nextStatuses.counts, rssBefore, rssAfter, samples }
+      result.details = { size: s, stream, apiLatency, missed, answering, nextAnswered, outcomes: outcomes.counts, streamsEnded, apiStatuses: apiStatuses.counts, nextStatuses: nextStatuses.counts, rssBefore, rssAfter, samples }
 
       if (shouldProfile(ctx, result)) {
         ctx.log('profiling a gateway and the connections service during more revocations')
