@@ -75,8 +75,8 @@ export const soak: Benchmark = {
         }).then(async (res) => { await res.body.dump(); return { status: res.statusCode, at: performance.now() } }, () => ({ status: 0, at: NaN }))
         const endedAt = await within(v.stream.ended, TIMEOUT_MS, NaN)
         const next = await v.session.callTool(TOOL.name, args).then((r) => r.status, () => 0)
-        const api = await call
-        return { streamMs: endedAt - t0, apiMs: api.at - t0, apiStatus: api.status, nextStatus: next }
+        const answered = await call
+        return { streamMs: endedAt - t0, apiMs: answered.at - t0, apiStatus: answered.status, nextStatus: next }
       }
 
       // other clients call a tool all along (closed loop), round-robin over every other session
