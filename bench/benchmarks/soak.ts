@@ -1,11 +1,12 @@
 /**
  * 7. Soak: sessions with open GET streams spread over three gateway replicas (1,000 at full size), other
  * clients calling a tool all along, and an operator revoking one connection every 200 ms through the
- * connections API for the whole run (60 s at full size). Per revocation, on the client's clock: from just
+ * connections API for the whole run (60 s at full size). The other clients' calls come at a fixed rate
+ * (open loop), so the figures show revocation under steady load rather than on a saturated machine. Per revocation, on the client's clock: from just
  * before the API call to the victim's stream ending; the victim's next request with its old token and
  * session must not answer 200 (nor, afterwards, on any replica). Reported: other clients' errors (tool calls
  * that did not succeed, GET streams that ended), revoked sessions still answering, revoke → stream end
- * p50/p99, and each gateway's RSS before and after.
+ * p50/p99, and each gateway's heap (after full GCs) before and after.
  */
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -17,11 +18,12 @@ import { ProcessGroup, gatewayOptions, connectionsOptions, RESOURCE } from '../l
 import { TOOL, toolArgs } from '../lib/tool.ts'
 import { profileDuring, shouldProfile } from '../lib/profiling.ts'
 import { summarize, Counter, round } from '../lib/stats.ts'
+import { openLoop } from '../lib/load.ts'
 import { connect, mapLimit, within, type Benchmark, type Connected } from './common.ts'
 
 const SIZES = {
-  tiny: { sessions: 60, durationMs: 5000, everyMs: 200, workers: 4, profileRevocations: 5 },
-  full: { sessions: 1000, durationMs: 60000, everyMs: 200, workers: 16, profileRevocations: 25 }
+  tiny: { sessions: 60, durationMs: 5000, everyMs: 200, callsPerS: 50, profileRevocations: 5 },
+  full: { sessions: 1000, durationMs: 60000, everyMs: 200, callsPerS: 200, profileRevocations: 25 }
 }
 const GATEWAYS = 3
 const TIMEOUT_MS = 5000
@@ -63,7 +65,7 @@ export const soak: Benchmark = {
       const clients = await mapLimit(grants, 32, open)
       const victims = clients.slice(0, victimsN)
       const others = clients.slice(victimsN)
-      const rssBefore = await Promise.all(gateways.map(async (g) => (await g.memory()).rss))
+      const memBefore = await Promise.all(gateways.map(async (g) => g.memory()))
 
       const revokeOne = async (v: Client): Promise<Sample> => {
         const t0 = performance.now()
@@ -79,20 +81,18 @@ export const soak: Benchmark = {
         return { streamMs: endedAt - t0, apiMs: answered.at - t0, apiStatus: answered.status, nextStatus: next }
       }
 
-      // other clients call a tool all along (closed loop), round-robin over every other session
-      const outcomes = new Counter()
-      let stopping = false
-      const worker = async (w: number): Promise<void> => {
-        for (let n = 0; !stopping; n++) {
-          const c = others[(w + n * s.workers) % others.length]
-          const reply = await c.session.callTool(TOOL.name, args).catch(() => null)
-          outcomes.add(reply && !toolFailed(reply) ? 'ok' : `http ${reply?.status ?? 0}`)
-        }
+      // other clients call a tool all along, at a fixed rate (open loop: a soak, not a saturation test),
+      // round-robin over every other session
+      let nextCall = 0
+      const call = async (): Promise<true | string> => {
+        const c = others[nextCall++ % others.length]
+        const reply = await c.session.callTool(TOOL.name, args)
+        return toolFailed(reply) ? `http ${reply.status}${reply.status === 200 ? ' isError' : ''}` : true
       }
 
-      ctx.log(`${revocations} revocations, one every ${s.everyMs} ms, for ${s.durationMs / 1000} s, while ${others.length} other clients call ${TOOL.name}`)
-      const workers = Array.from({ length: s.workers }, async (_, w) => worker(w))
+      ctx.log(`${revocations} revocations, one every ${s.everyMs} ms, for ${s.durationMs / 1000} s, while ${others.length} other clients call ${TOOL.name} ${s.callsPerS} times a second`)
       const start = performance.now()
+      const load = openLoop({ ratePerS: s.callsPerS, durationMs: s.durationMs, op: call })
       const pending: Array<Promise<Sample>> = []
       for (let i = 0; i < revocations; i++) {
         const wait = start + i * s.everyMs - performance.now()
@@ -101,8 +101,7 @@ export const soak: Benchmark = {
       }
       const samples = await Promise.all(pending)
       const elapsedS = (performance.now() - start) / 1000
-      stopping = true
-      await Promise.all(workers)
+      const calls = await load
 
       // afterwards: no revoked session answers, on any replica, with its old token
       const answering = (await mapLimit(victims.slice(0, revocations), 32, async (v) => {
@@ -114,7 +113,7 @@ export const soak: Benchmark = {
         return statuses.some((st) => st === 200)
       })).filter(Boolean).length
       const streamsEnded = others.filter((c) => !c.stream.open).length
-      const rssAfter = await Promise.all(gateways.map(async (g) => (await g.memory()).rss))
+      const memAfter = await Promise.all(gateways.map(async (g) => g.memory()))
 
       const stream = summarize(samples.map((x) => x.streamMs).filter(Number.isFinite))
       const apiLatency = summarize(samples.map((x) => x.apiMs).filter(Number.isFinite))
@@ -123,8 +122,10 @@ export const soak: Benchmark = {
       const apiStatuses = new Counter()
       const nextStatuses = new Counter()
       for (const x of samples) { apiStatuses.add(x.apiStatus); nextStatuses.add(x.nextStatus) }
-      const errors = outcomes.total - outcomes.get('ok')
+      const errors = calls.requests - calls.ok
       const mb = (x: number): number => round(x / 2 ** 20)
+      const heapBefore = memBefore.map((m) => mb(m.heapUsed))
+      const heapAfter = memAfter.map((m) => mb(m.heapUsed))
 
       result.metrics.push(
         { name: 'revoke call → SSE stream ended, p50', value: stream.p50, unit: 'ms' },
@@ -133,9 +134,10 @@ export const soak: Benchmark = {
         { name: 'revoke API response, p50 / p99', value: apiLatency.p50, unit: 'ms', note: `p99 ${apiLatency.p99} ms, max ${apiLatency.max} ms` },
         { name: 'revocations', value: samples.length, unit: '', note: `one every ${s.everyMs} ms over ${round(elapsedS)} s through the connections API: ${JSON.stringify(apiStatuses.counts)}; ${missed} stream(s) did not end within ${TIMEOUT_MS / 1000} s; next request with the old token: ${JSON.stringify(nextStatuses.counts)}` },
         { name: 'revoked sessions answering', value: answering + nextAnswered, unit: '', note: 'a 200 to the victim\'s next request, or afterwards to tools/list on any replica with its old token and session id' },
-        { name: 'other clients\' tool calls failed', value: errors, baseline: outcomes.total, unit: '', note: `${outcomes.total} calls by ${s.workers} workers over ${others.length} sessions: ${JSON.stringify(outcomes.counts)}` },
+        { name: 'other clients\' tool calls failed', value: errors, baseline: calls.requests, unit: '', note: `${calls.requests} calls at ${s.callsPerS}/s over ${others.length} sessions: ${JSON.stringify(calls.outcomes)}` },
+        { name: 'other clients\' tool calls, p50 / p99', value: calls.latency.p50, unit: 'ms', note: `p99 ${calls.latency.p99} ms, max ${calls.latency.max} ms, from the scheduled start` },
         { name: 'other clients\' GET streams ended', value: streamsEnded, baseline: others.length, unit: '' },
-        { name: 'gateway RSS before → after, max', value: mb(Math.max(...rssAfter)), baseline: mb(Math.max(...rssBefore)), unit: 'MB', note: `per gateway after: ${rssAfter.map(mb).join(', ')} MB` }
+        { name: 'gateway heap used after full GCs, before → after, max', value: Math.max(...heapAfter), baseline: Math.max(...heapBefore), unit: 'MB', note: `per gateway: ${heapBefore.join(', ')} → ${heapAfter.join(', ')} MB; RSS ${memBefore.map((m) => mb(m.rss)).join(', ')} → ${memAfter.map((m) => mb(m.rss)).join(', ')} MB` }
       )
       result.targets.push(
         { name: 'soak: other clients\' errors', target: '= 0', value: errors + streamsEnded, unit: '', met: errors === 0 && streamsEnded === 0 },
@@ -143,7 +145,7 @@ export const soak: Benchmark = {
         { name: 'soak: revoke → stream end p99', target: '< 10 ms', value: stream.p99, unit: 'ms', met: stream.p99 < 10 }
       )
       result.notes.push(`${clients.length} sessions with GET streams over ${GATEWAYS} gateway processes and one connections process on the run's Redis; the load generator, the operator and every client share the machine with them. The stream-end target is benchmark 2's, here under continuous load and revocations.`)
-      result.details = { size: s, stream, apiLatency, missed, answering, nextAnswered, outcomes: outcomes.counts, streamsEnded, apiStatuses: apiStatuses.counts, nextStatuses: nextStatuses.counts, rssBefore, rssAfter, samples }
+      result.details = { size: s, stream, apiLatency, missed, answering, nextAnswered, calls, streamsEnded, apiStatuses: apiStatuses.counts, nextStatuses: nextStatuses.counts, memBefore, memAfter, samples }
 
       if (shouldProfile(ctx, result)) {
         ctx.log('profiling a gateway and the connections service during more revocations')
