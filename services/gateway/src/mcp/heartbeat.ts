@@ -90,6 +90,7 @@ export class ReplicaHeartbeat extends EventEmitter {
   /** the beat in flight, which stop waits for so none lands after the release */
   private pending: Promise<void> = Promise.resolve()
   private stopped = false
+  private failing = false
   private readonly keys: [string, string, string]
   private readonly keyArgs: string[]
 
@@ -152,8 +153,11 @@ export class ReplicaHeartbeat extends EventEmitter {
         if (state === 0) await this.reindex()
         this.emit('beat', { state, swept })
       }
+      this.failing = false
     } catch (err) {
-      this.opts.log.warn({ err }, 'could not refresh the replica heartbeat')
+      // once per outage, not at every interval
+      if (!this.failing) this.opts.log.warn({ err }, 'could not refresh the replica heartbeat; retrying')
+      this.failing = true
     }
     this.schedule(more ? 0 : this.opts.intervalMs)
   }
