@@ -13,7 +13,7 @@ import type { RunResult } from './lib/report.ts'
 t.setTimeout(240000)
 
 const root = join(import.meta.dirname, '..')
-const NAMES = ['startup', 'mcp-methods', 'revocation', 'token-endpoint', 'session-cost', 'registration-flood', 'api-read', 'ssf-push']
+const NAMES = ['startup', 'mcp-methods', 'revocation', 'token-endpoint', 'session-cost', 'registration-flood', 'api-read', 'ssf-push', 'faults', 'soak']
 
 const finite = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x)
 

@@ -24,8 +24,10 @@ import { sessionCost } from './benchmarks/session-cost.ts'
 import { registrationFlood } from './benchmarks/registration-flood.ts'
 import { apiRead } from './benchmarks/api-read.ts'
 import { ssfPush } from './benchmarks/ssf-push.ts'
+import { faults } from './benchmarks/faults.ts'
+import { soak } from './benchmarks/soak.ts'
 
-export const BENCHMARKS: Benchmark[] = [startup, mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood, apiRead, ssfPush]
+export const BENCHMARKS: Benchmark[] = [startup, mcpMethods, revocation, tokenEndpoint, sessionCost, registrationFlood, apiRead, ssfPush, faults, soak]
 
 const { values } = parseArgs({
   options: {

@@ -13,6 +13,8 @@ export class BenchRedis {
   constructor (readonly url: string, readonly prefix: string) {
     this.redis = createRedis({ url, prefix, name: 'bench', offlineQueue: true })
     this.raw = createRedis({ url, prefix: '', noPrefix: true, name: 'bench-raw', offlineQueue: true })
+    // a Redis that goes away (the faults benchmark kills its own) is reconnected to; commands report it
+    for (const c of [this.redis, this.raw]) c.on('error', () => {})
   }
 
   static async open (url: string, prefix = `bench:${randomBytes(5).toString('hex')}:`): Promise<BenchRedis> {

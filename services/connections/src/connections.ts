@@ -1,6 +1,6 @@
 /** Connected Apps as the API and the page show them: a user's active grants joined with their clients. */
 import type { FastifyInstance } from 'fastify'
-import { EnterpriseIssuerStore, keys, type Client, type EnterpriseIssuer, type Grant } from '@uspl/core'
+import { EnterpriseIssuerStore, keys, liveSessionCounts, type Client, type EnterpriseIssuer, type Grant } from '@uspl/core'
 import { ApiError } from '@uspl/errors'
 import type { Connection } from './schemas.ts'
 
@@ -29,14 +29,9 @@ export function documentHost (client: Client | null, clientId: string): string |
   }
 }
 
+/** Live MCP sessions of each grant: entries of ended sessions and of dead replicas do not count. */
 export async function openSessions (app: FastifyInstance, grantIds: string[]): Promise<number[]> {
-  if (grantIds.length === 0) return []
-  const pipeline = app.redis.pipeline()
-  for (const id of grantIds) pipeline.scard(keys.grantSessions(id))
-  return ((await pipeline.exec()) ?? []).map(([err, n]) => {
-    if (err) throw err
-    return Number(n)
-  })
+  return liveSessionCounts(app.redis, app.redisPrefix, grantIds)
 }
 
 /** Active grants, newest first, for a user, a client, or both. */

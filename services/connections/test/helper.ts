@@ -54,7 +54,14 @@ export async function setup (t: Teardown, env: Record<string, string> = {}, r?: 
         await r.redis.multi().set(keys.refreshToken(hash), g.id).sadd(keys.grantRefreshTokens(g.id), hash).exec()
       }
       for (let i = 0; i < (opts.sessions ?? 0); i++) {
-        await r.redis.multi().hset(keys.mcpSession(`sess-${g.id}-${i}`), 'grant_id', g.id).sadd(keys.grantSessions(g.id), `sess-${g.id}-${i}`).exec()
+        // as a gateway replica with a live heartbeat indexes its sessions
+        const sid = `sess-${g.id}-${i}`
+        await r.redis.multi()
+          .hset(keys.mcpSession(sid), { grant: g.id, replica: 'replica-test' })
+          .sadd(keys.grantSessions(g.id), sid)
+          .sadd(keys.replicaSessions('replica-test'), sid)
+          .set(keys.replicaAlive('replica-test'), 'boot', 'PX', 600000)
+          .exec()
       }
       return g
     },

@@ -173,25 +173,34 @@ t.test('the sweeper re-queues a stream event that has no audit record', async (t
   t.match(await log.completed(next.eventId!), { audit: 'written' })
 })
 
-t.test('cleanup drops index entries of closed sessions of revoked grants only', async (t) => {
+t.test('cleanup drops index entries of closed sessions and dead replicas of revoked grants only', async (t) => {
   const r = await testRedis(t)
   const f = await fixture(t, r, [])
   const worker = f.start()
   const log = jobLog(worker)
   const revoked = await f.grant()
   const alive = await f.grant()
+  // replica "live" keeps its heartbeat; replica "dead" was killed (no heartbeat)
+  await r.redis.set(keys.replicaAlive('live'), 'boot', 'PX', 600000)
   for (const gid of [revoked, alive]) {
-    await r.redis.multi().hset(keys.mcpSession(`${gid}-open`), 'grant_id', gid).sadd(keys.grantSessions(gid), `${gid}-open`, `${gid}-closed`).exec()
+    await r.redis.multi()
+      .hset(keys.mcpSession(`${gid}-open`), { grant: gid, replica: 'live' })
+      .hset(keys.mcpSession(`${gid}-dead`), { grant: gid, replica: 'dead' })
+      .sadd(keys.replicaSessions('dead'), `${gid}-dead`)
+      .sadd(keys.grantSessions(gid), `${gid}-open`, `${gid}-closed`, `${gid}-dead`)
+      .exec()
   }
   const result = await f.revoker.revokeGrant(revoked, { path: 'connections_user', actor: { type: 'user', id: 'u' } })
-  t.equal((await log.completed(result.eventId!)).sessionIndexEntriesDropped, 1)
-  t.same(await r.redis.smembers(keys.grantSessions(revoked)), [`${revoked}-open`], 'the closed one dropped; the gateway closes the open one')
+  t.equal((await log.completed(result.eventId!)).sessionIndexEntriesDropped, 2)
+  t.same(await r.redis.smembers(keys.grantSessions(revoked)), [`${revoked}-open`], 'the closed one and the dead replica\'s dropped; the gateway closes the open one')
+  t.equal(await r.redis.exists(keys.mcpSession(`${revoked}-dead`)), 0, 'the dead replica\'s entry is deleted')
+  t.same(await r.redis.smembers(keys.replicaSessions('dead')), [`${alive}-dead`], 'and gone from its replica\'s set')
   t.ok(await r.redis.ttl(keys.grantSessions(revoked)) > 0, 'the index expires')
 
   // a token-scope event names a grant that stays alive: its index is left alone
   const token = await f.revoker.revokeAccessToken({ jti: 'jti-1', exp: nowSeconds() + 600, grantId: alive, clientId: 'cli_x', userId: 'u' }, { path: 'oauth_revoke', actor: { type: 'client', id: 'cli_x' } })
   t.equal((await log.completed(token.eventId!)).sessionIndexEntriesDropped, 0)
-  t.equal(await r.redis.scard(keys.grantSessions(alive)), 2)
+  t.equal(await r.redis.scard(keys.grantSessions(alive)), 3)
   t.equal(await r.redis.ttl(keys.grantSessions(alive)), -1)
 })
 

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
-import { loadConfig as load, baseSchema, common, Type, type Static, type TObject } from '@uspl/config'
+import { randomBytes } from 'node:crypto'
+import { loadConfig as load, baseSchema, common, ConfigError, Type, type Static, type TObject } from '@uspl/config'
 
 export const schema = {
   ...baseSchema(3000),
@@ -15,19 +16,35 @@ export const schema = {
   SESSION_IDLE_TIMEOUT_S: Type.Integer({ minimum: 1, maximum: 86400, default: 1800, description: 'an MCP session without requests (and without an open GET stream) for this long is closed' }),
   SESSION_TOUCH_INTERVAL_S: Type.Integer({ minimum: 1, maximum: 3600, default: 5, description: 'last-active of a session is written to Redis at most this often' }),
   MAX_SESSIONS_PER_GRANT: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'open MCP sessions one grant may hold across all replicas; initialize beyond it answers 429' }),
-  REPLICA_ID: Type.String({ default: '', maxLength: 128, description: 'this replica in the session index; empty means hostname-pid' }),
+  REPLICA_ID: Type.String({ default: '', maxLength: 128, description: 'this replica in the session index and its heartbeat; a restart with the same id deletes the entries the previous process left. Empty means hostname-pid-random (in Kubernetes: the pod name)' }),
   REPLICA_URL: Type.String({ default: '', pattern: '^(|https?://[^\\s?#]+)$', description: 'how other replicas reach this one (origin, no /mcp), stored in the session index so a replica that receives a request for a session it does not hold can forward it here; empty means http://127.0.0.1:PORT. In Kubernetes: http://$(POD_IP):3000' }),
+  REPLICA_HEARTBEAT_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 2000, description: 'how often the replica refreshes its heartbeat in Redis (and sweeps the session index entries of replicas whose heartbeat lapsed)' }),
+  REPLICA_HEARTBEAT_TTL_MS: Type.Integer({ minimum: 200, maximum: 300000, default: 6000, description: 'a replica whose heartbeat is this old is dead: its sessions stop counting against MAX_SESSIONS_PER_GRANT and in the operator views; at least twice the interval' }),
   FORWARD_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'forwarding a request to the replica that owns its session: a connection not made within this time means the owner is gone (404)' })
 }
 
 export type Config = Static<TObject<typeof schema>>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
-  return load(schema, env)
+  const config = load(schema, env)
+  if (config.REPLICA_HEARTBEAT_TTL_MS < 2 * config.REPLICA_HEARTBEAT_INTERVAL_MS) {
+    // one late refresh must not declare a live replica dead
+    throw new ConfigError('REPLICA_HEARTBEAT_TTL_MS', `must be at least twice REPLICA_HEARTBEAT_INTERVAL_MS (got ${config.REPLICA_HEARTBEAT_TTL_MS} and ${config.REPLICA_HEARTBEAT_INTERVAL_MS})`)
+  }
+  return config
 }
 
+const defaultIds = new WeakMap<Config, string>()
+
+/**
+ * REPLICA_ID, or hostname-pid-random: apps built in one process (tests, benchmarks) never share an id, and
+ * the random part is drawn once per config.
+ */
 export function replicaId (config: Config): string {
-  return config.REPLICA_ID || `${hostname()}-${process.pid}`
+  if (config.REPLICA_ID) return config.REPLICA_ID
+  let id = defaultIds.get(config)
+  if (!id) defaultIds.set(config, id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`)
+  return id
 }
 
 /** This replica's internal base URL, without a trailing slash. */

@@ -78,6 +78,9 @@ export interface Gateway {
   mcpUrl: string
 }
 
+/** What the request helpers need of a gateway: also a gateway in a child process */
+export type Endpoint = Pick<Gateway, 'mcpUrl'>
+
 export async function startGateway (t: Teardown, r: { url: string, prefix: string }, issuer: Issuer, env: Record<string, string> = {}, logger?: object, options: Omit<GatewayOptions, 'logger'> = {}): Promise<Gateway> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
@@ -94,7 +97,7 @@ export async function grantFor (r: TestRedis, userId: string, clientId = `cli_${
 }
 
 /** The claims the token service puts in an access token, for this grant and gateway. */
-export function claimsFor (issuer: Issuer, gateway: Gateway, grant: Grant, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function claimsFor (issuer: Issuer, gateway: Endpoint, grant: Grant, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const now = nowSeconds()
   return {
     iss: issuer.url,
@@ -111,12 +114,12 @@ export function claimsFor (issuer: Issuer, gateway: Gateway, grant: Grant, extra
   }
 }
 
-export function tokenFor (issuer: Issuer, gateway: Gateway, grant: Grant, extra: Record<string, unknown> = {}): string {
+export function tokenFor (issuer: Issuer, gateway: Endpoint, grant: Grant, extra: Record<string, unknown> = {}): string {
   return issuer.sign(claimsFor(issuer, gateway, grant, extra))
 }
 
 /** An MCP SDK client over Streamable HTTP with a bearer token. */
-export async function connect (t: Teardown, gateway: Gateway, token: string): Promise<{ client: Client, transport: StreamableHTTPClientTransport, sessionId: string }> {
+export async function connect (t: Teardown, gateway: Endpoint, token: string): Promise<{ client: Client, transport: StreamableHTTPClientTransport, sessionId: string }> {
   const client = new Client({ name: 'gateway-test', version: '1.0.0' })
   const transport = new StreamableHTTPClientTransport(new URL(gateway.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${token}` } } })
   await client.connect(transport)
@@ -144,7 +147,7 @@ export function initializeBody (protocolVersion = PROTOCOL): string {
 }
 
 /** initialize + notifications/initialized over plain fetch; returns the session id. */
-export async function rawSession (gateway: Gateway, token: string, protocolVersion = PROTOCOL): Promise<string> {
+export async function rawSession (gateway: Endpoint, token: string, protocolVersion = PROTOCOL): Promise<string> {
   const res = await fetch(gateway.mcpUrl, { method: 'POST', headers: mcpHeaders(token), body: initializeBody(protocolVersion) })
   await res.text()
   const sessionId = res.headers.get('mcp-session-id')
@@ -155,7 +158,7 @@ export async function rawSession (gateway: Gateway, token: string, protocolVersi
   return sessionId
 }
 
-export async function rawCall (gateway: Gateway, token: string, sessionId: string | undefined, method: string, params: Record<string, unknown> = {}): Promise<Response> {
+export async function rawCall (gateway: Endpoint, token: string, sessionId: string | undefined, method: string, params: Record<string, unknown> = {}): Promise<Response> {
   return fetch(gateway.mcpUrl, { method: 'POST', headers: mcpHeaders(token, sessionId), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method, params }) })
 }
 
@@ -167,7 +170,7 @@ export interface OpenStream {
 }
 
 /** Opens the session's GET SSE stream and watches for its end. */
-export async function openStream (t: Teardown, gateway: Gateway, token: string, sessionId: string): Promise<OpenStream> {
+export async function openStream (t: Teardown, gateway: Endpoint, token: string, sessionId: string): Promise<OpenStream> {
   const controller = new AbortController()
   t.teardown(() => controller.abort())
   const res = await fetch(gateway.mcpUrl, { method: 'GET', headers: { ...bodylessHeaders(token, sessionId), accept: 'text/event-stream' }, signal: controller.signal })

@@ -62,6 +62,11 @@ export const keys = {
   // MCP sessions, for operators and cross-replica routing
   mcpSession: (id: string) => `mcps:${id}`,
   grantSessions: (grantId: string) => `grant:${grantId}:sessions`,
+  // gateway replicas: a heartbeat that expires when the replica stops refreshing it, the session ids it
+  // holds, and the replicas that have either (so a live one can sweep a dead one's entries)
+  replicaAlive: (replica: string) => `replica:alive:${replica}`,
+  replicaSessions: (replica: string) => `replica:sessions:${replica}`,
+  replicas: () => 'replicas',
   // signing keys
   signingKeys: () => 'keys:signing',
   // the token service's pending authorization requests (between /authorize and the consent decision)

@@ -1,12 +1,12 @@
 /**
  * The subscriber side of revocation events, for every gateway replica. Events arrive on the channel (the
- * fast path); when the subscription drops, the feed reports not-ready, and on reconnection it first
- * re-subscribes, then replays every event after the last one it saw from the Redis Stream, and only then
+ * fast path); when the subscription drops, the feed reports not-ready at once, reconnects without waiting
+ * (subscriberRetry), and on reconnection it first re-subscribes, then replays every event after the last one it saw from the Redis Stream, and only then
  * reports ready again, so no revoked session survives a network blip. Events are applied once, in order.
  */
 import { EventEmitter } from 'node:events'
 import type { RedisClient } from '@uspl/redis'
-import { createRedis, closeRedis } from '@uspl/redis'
+import { createRedis, closeRedis, retryStrategy } from '@uspl/redis'
 import { keys } from './keys.ts'
 import { parseMessage, parseEvent, compareStreamIds, type RevocationEvent } from './revocation.ts'
 
@@ -19,6 +19,16 @@ export interface RevocationFeedOptions {
   log?: { info: (o: object, m: string) => void, warn: (o: object, m: string) => void, error: (o: object, m: string) => void }
 }
 
+/**
+ * The subscriber reconnects at once after a drop (a killed connection, a failover), so a revocation issued
+ * meanwhile lands within a few milliseconds by replay; only when that first attempt fails does it back off
+ * like every other connection.
+ */
+export function subscriberRetry (times: number): number {
+  return times === 1 ? 0 : retryStrategy(times - 1)
+}
+
+/** Emits 'lost' when the subscription drops, 'reconnecting' (delay ms) before each attempt, 'ready' once caught up. */
 export class RevocationFeed extends EventEmitter {
   private sub: RedisClient | null = null
   private lastId = '0-0'
@@ -41,9 +51,17 @@ export class RevocationFeed extends EventEmitter {
   }
 
   async start (): Promise<void> {
-    const sub = createRedis({ url: this.opts.url, prefix: this.opts.prefix, name: `revocation-feed:${this.opts.prefix}`, offlineQueue: true, maxRetriesPerRequest: null })
+    const sub = createRedis({
+      url: this.opts.url,
+      prefix: this.opts.prefix,
+      name: `revocation-feed:${this.opts.prefix}`,
+      offlineQueue: true,
+      maxRetriesPerRequest: null,
+      retryStrategy: subscriberRetry
+    })
     this.sub = sub
     sub.on('error', () => { /* reconnects by itself; state changes below are what matter */ })
+    sub.on('reconnecting', (delayMs: number) => this.emit('reconnecting', delayMs))
     sub.on('close', () => this.lost())
     sub.on('ready', () => { void this.catchUp() })
     sub.on('message', (channel: string, message: string) => {

@@ -4,7 +4,7 @@
  *
  *   1. audit: the record of who revoked what, when and through which path; SET NX and ZADD in one MULTI, so
  *      a retried or re-queued job never writes it twice;
- *   2. cleanup: drops session-index entries of revoked grants whose MCP session is gone and gives the index
+ *   2. cleanup: drops session-index entries of revoked grants whose MCP session is gone or whose replica is dead, and gives the index
  *      an expiry (the gateway closes the sessions themselves);
  *   3. webhooks: a signed JSON notification to each configured URL. Deliveries run side by side; each
  *      success is recorded per event and URL, so a retry (BullMQ backoff) re-sends only the failed ones. A
@@ -23,6 +23,7 @@ import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
 import { deliverSecurityEvents, type SsfDeliveryResult, type SsfTransmitter } from './ssf-delivery.ts'
+import { pruneGrantSessions } from './session-liveness.ts'
 
 /** Keys only the worker uses (relative to the deployment prefix, like `keys`). */
 export const workerKeys = {
@@ -326,14 +327,8 @@ async function cleanup (opts: RevocationWorkerOptions, event: RevocationEvent): 
   for (const gid of event.grantIds) {
     // a token-scope event names a grant that stays alive: only revoked grants are cleaned up
     if (await redis.hexists(keys.grant(gid), 'revoked_at') !== 1) continue
-    const sids = await redis.smembers(keys.grantSessions(gid))
-    if (sids.length > 0) {
-      const pipeline = redis.pipeline()
-      for (const sid of sids) pipeline.exists(keys.mcpSession(sid))
-      const alive = ((await pipeline.exec()) ?? []).map(([err, n]) => { if (err) throw err; return n === 1 })
-      const gone = sids.filter((_, i) => !alive[i])
-      if (gone.length > 0) dropped += await redis.srem(keys.grantSessions(gid), ...gone)
-    }
+    // entries of ended sessions and of dead replicas go; the gateways close the live ones
+    dropped += (await pruneGrantSessions(redis, opts.prefix, gid)).dropped
     await redis.expire(keys.grantSessions(gid), opts.sessionIndexTtlS ?? 3600)
   }
   return dropped

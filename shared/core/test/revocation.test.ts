@@ -148,13 +148,20 @@ t.test('the feed delivers live events, and replays what it missed while its subs
   const mine = clients.find((line) => line.includes(`name=revocation-feed:${s.prefix}`))
   t.ok(mine, 'the feed connection is named after its prefix')
   const id = /id=(\d+)/.exec(mine ?? '')?.[1]
+  const g2 = await s.grant('usr_2', 'cli_a')
   const lost = once(feed, 'lost')
-  await s.raw.client('KILL', 'ID', id ?? '0')
+  const reconnecting = once(feed, 'reconnecting')
+  const ready = once(feed, 'ready')
+  const killed = s.redis.client('KILL', 'ID', id ?? '0')
+  // sent right behind the kill on the same connection (the script is cached: one EVALSHA), so Redis
+  // publishes the event while the subscriber is gone, before it can reconnect: it can only be replayed
+  const revoking = s.revoker.revokeGrant(g2.id, { path: 'cli', actor: { type: 'system', id: 't' } })
+  await killed
   await lost
   t.equal(feed.ready, false, 'not ready while the subscription is down')
-  const g2 = await s.grant('usr_2', 'cli_a')
-  const missed = await s.revoker.revokeGrant(g2.id, { path: 'cli', actor: { type: 'system', id: 't' } })
-  await once(feed, 'ready')
+  t.same(await reconnecting, [0], 'it reconnects at once, without a backoff delay')
+  const missed = await revoking
+  await ready
   const replayed = seen.find((x) => x.event.id === missed.eventId)
   t.ok(replayed, 'the missed event was applied')
   t.equal(replayed?.source, 'replay', 'from the stream, before the feed reported ready')

@@ -24,10 +24,17 @@ export interface RedisFactoryOptions {
   maxRetriesPerRequest?: number | null
   /** leave the prefix off (BullMQ applies its own) */
   noPrefix?: boolean
+  /** delay (ms) before reconnection attempt `times` (from 1); default: capped exponential backoff */
+  retryStrategy?: (times: number) => number
 }
 
+/**
+ * Reconnection delays: 100, 200, 400 ms, then every 500 ms. The cap keeps a service at most half a second
+ * from noticing that Redis is back (issue 10: ready again < 1 s after an outage); an attempt against a
+ * Redis that is still away costs one refused connection.
+ */
 export function retryStrategy (times: number): number {
-  return Math.min(50 * 2 ** Math.min(times, 6), 2000)
+  return Math.min(50 * 2 ** Math.min(times, 6), 500)
 }
 
 export function connectionOptions (target: RedisTarget, opts: RedisFactoryOptions): RedisOptions {
@@ -42,7 +49,7 @@ export function connectionOptions (target: RedisTarget, opts: RedisFactoryOption
     maxRetriesPerRequest: opts.maxRetriesPerRequest === undefined ? 1 : opts.maxRetriesPerRequest,
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: 5000,
-    retryStrategy,
+    retryStrategy: opts.retryStrategy ?? retryStrategy,
     enableReadyCheck: true
   }
 }
@@ -71,7 +78,7 @@ export function createRedis (opts: RedisFactoryOptions): RedisClient {
       name: target.masterName,
       sentinelUsername: target.username,
       sentinelPassword: target.password,
-      sentinelRetryStrategy: retryStrategy,
+      sentinelRetryStrategy: opts.retryStrategy ?? retryStrategy,
       enableTLSForSentinelMode: target.tls
     })
   }

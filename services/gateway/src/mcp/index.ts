@@ -10,6 +10,7 @@ import { type Config, replicaId, replicaUrl, resourceMetadataUrl } from '../conf
 import { SessionRegistry } from './sessions.ts'
 import { RedisSessionIndex } from './session-index.ts'
 import { McpEndpoint, mcpRoutes } from '../routes/mcp.ts'
+import { ReplicaHeartbeat } from './heartbeat.ts'
 import { StatelessEndpoint } from './stateless.ts'
 import { Forwarder } from './forward.ts'
 import { ToolCatalog } from './catalog.ts'
@@ -18,6 +19,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     mcpSessions: SessionRegistry
     revocationFeed: RevocationFeed
+    replicaHeartbeat: ReplicaHeartbeat
   }
 }
 
@@ -28,7 +30,7 @@ export interface McpPluginOptions {
 
 async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise<void> {
   const { config } = opts
-  const index = new RedisSessionIndex(app.redis, config.REDIS_PREFIX)
+  const index = new RedisSessionIndex(app.redis, config.REDIS_PREFIX, replicaId(config))
   const registry = new SessionRegistry({
     index,
     metrics: app.metrics,
@@ -52,6 +54,25 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   app.addHook('onReady', async () => { await feed.start() })
   // before the server stops listening: open SSE streams would otherwise hold the close
   app.addHook('preClose', async () => { await registry.closeAll('shutdown') })
+
+  // replica liveness: a heartbeat in Redis, so a killed replica's index entries stop counting (heartbeat.ts)
+  const heartbeat = new ReplicaHeartbeat({
+    redis: app.redis,
+    prefix: config.REDIS_PREFIX,
+    replica: replicaId(config),
+    url: replicaUrl(config),
+    intervalMs: config.REPLICA_HEARTBEAT_INTERVAL_MS,
+    ttlMs: config.REPLICA_HEARTBEAT_TTL_MS,
+    idleTtlS: config.SESSION_IDLE_TIMEOUT_S,
+    index,
+    held: () => registry.all(),
+    log: app.log
+  })
+  app.decorate('replicaHeartbeat', heartbeat)
+  app.readiness.set('replica-heartbeat', () => heartbeat.alive ? null : 'replica heartbeat not refreshed')
+  app.addHook('onReady', async () => { await heartbeat.start() })
+  app.addHook('preClose', async () => { await heartbeat.stop() })
+
   const deps = { accounts: new AccountStore(app.redis), repo: opts.repository ?? new RedisWorkspaceRepository(app.redis), log: app.log }
   const catalog = new ToolCatalog(deps)
   const stateless = new StatelessEndpoint({

@@ -2,10 +2,13 @@
  * The Redis index of MCP sessions, for operators and cross-replica routing: keys.mcpSession(id) is a hash
  * (grant, client, user, replica, url, opened, last_active) and keys.grantSessions(grant) the set of a grant's
  * session ids; both expire after the idle timeout and are extended when a session is touched. Opening a
- * session checks the per-grant cap and writes both keys in one script, pruning ids whose hash expired.
+ * session checks the per-grant cap and writes the entry in one script; only live entries count (their hash
+ * exists and their replica keeps its heartbeat, shared/core/src/session-liveness.ts), and the script deletes
+ * the others as it meets them. keys.replicaSessions(replica) lists the ids each replica holds, so a live
+ * replica can delete a dead one's entries without a scan (heartbeat.ts).
  */
 import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys } from '@uspl/core'
+import { keys, indexKeyArgs, PRUNE_GRANT_LUA } from '@uspl/core'
 
 export interface SessionRecord {
   id: string
@@ -36,26 +39,30 @@ export interface SessionIndex {
   locate (id: string): Promise<SessionLocation | null>
 }
 
-// KEYS[1] grant's session set, KEYS[2] the session hash. ARGV: prefix, id, cap, ttlS, grant, client, user, replica, openedMs, url
-const OPEN = script('usplSessionOpen', 2, `
-local live = 0
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', ARGV[1] .. 'mcps:' .. sid) == 1 then live = live + 1 else redis.call('SREM', KEYS[1], sid) end
-end
-if live >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[2], 'grant', ARGV[5], 'client', ARGV[6], 'user', ARGV[7], 'replica', ARGV[8], 'url', ARGV[10], 'opened', ARGV[9], 'last_active', ARGV[9])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('SADD', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+// KEYS[1] the grant's session set, KEYS[2] the session hash, KEYS[3] the replica's session set.
+// ARGV: indexKeyArgs (5), id, cap, ttlS, grant, client, user, replica, openedMs, url
+const OPEN = script('usplSessionOpen', 3, `${PRUNE_GRANT_LUA}
+if prune_grant(KEYS[1], 1) >= tonumber(ARGV[7]) then return 0 end
+redis.call('HSET', KEYS[2], 'grant', ARGV[9], 'client', ARGV[10], 'user', ARGV[11], 'replica', ARGV[12], 'url', ARGV[14], 'opened', ARGV[13], 'last_active', ARGV[13])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('SADD', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[8])
 return 1
 `)
 
 export class RedisSessionIndex implements SessionIndex {
-  constructor (private readonly redis: RedisClient, private readonly prefix: string) {}
+  private readonly keyArgs: string[]
+
+  /** `replica`: this replica's id, whose set of session ids `remove` keeps */
+  constructor (private readonly redis: RedisClient, prefix: string, private readonly replica: string) {
+    this.keyArgs = indexKeyArgs(prefix)
+  }
 
   async open (r: SessionRecord, cap: number, ttlS: number): Promise<boolean> {
-    const ok = await runScript(this.redis, OPEN, keys.grantSessions(r.grantId), keys.mcpSession(r.id),
-      this.prefix, r.id, String(cap), String(ttlS), r.grantId, r.clientId, r.userId, r.replica, String(r.openedAt), r.url) as number
+    const ok = await runScript(this.redis, OPEN, keys.grantSessions(r.grantId), keys.mcpSession(r.id), keys.replicaSessions(r.replica),
+      ...this.keyArgs, r.id, String(cap), String(ttlS), r.grantId, r.clientId, r.userId, r.replica, String(r.openedAt), r.url) as number
     return ok === 1
   }
 
@@ -77,6 +84,7 @@ export class RedisSessionIndex implements SessionIndex {
     await this.redis.multi()
       .del(keys.mcpSession(id))
       .srem(keys.grantSessions(grantId), id)
+      .srem(keys.replicaSessions(this.replica), id)
       .exec()
   }
 }

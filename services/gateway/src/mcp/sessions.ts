@@ -94,6 +94,11 @@ export class SessionRegistry extends EventEmitter {
     return this.sessions.get(id)
   }
 
+  /** Every session this replica holds (the heartbeat indexes them again after a lapse). */
+  all (): IterableIterator<McpSession> {
+    return this.sessions.values()
+  }
+
   /** Sessionless requests in flight on this replica (forwarded and stateless). */
   get requestCount (): number {
     return this.requests.size
