@@ -22,8 +22,8 @@ import { openLoop } from '../lib/load.ts'
 import { connect, mapLimit, within, type Benchmark, type Connected } from './common.ts'
 
 const SIZES = {
-  tiny: { sessions: 60, durationMs: 5000, everyMs: 200, callsPerS: 50, profileRevocations: 5 },
-  full: { sessions: 1000, durationMs: 60000, everyMs: 200, callsPerS: 200, profileRevocations: 25 }
+  tiny: { sessions: 60, warmupMs: 1000, durationMs: 5000, everyMs: 200, callsPerS: 50, profileRevocations: 5 },
+  full: { sessions: 1000, warmupMs: 5000, durationMs: 60000, everyMs: 200, callsPerS: 200, profileRevocations: 25 }
 }
 const GATEWAYS = 3
 const TIMEOUT_MS = 5000
@@ -37,12 +37,14 @@ export const soak: Benchmark = {
   async run (ctx, result) {
     const s = SIZES[ctx.size]
     const revocations = Math.floor(s.durationMs / s.everyMs)
+    // the first seconds (load and revocations alike) warm the processes up and are not counted
+    const warmups = Math.floor(s.warmupMs / s.everyMs)
     const group = new ProcessGroup()
     const issuer = new LocalIssuer(RESOURCE)
     const pools: Dispatcher[] = []
     try {
       const ws = await seedWorkspace(ctx.bench.redis)
-      const victimsN = revocations + s.profileRevocations
+      const victimsN = warmups + revocations + s.profileRevocations
       const grants = await seedGrants(ctx.bench.redis, ctx.prefix, ws.userId, s.sessions, { resource: RESOURCE, name: 'Soak App' })
       const key = await operatorKey(ctx.bench.redis)
       await issuer.start()
@@ -90,21 +92,29 @@ export const soak: Benchmark = {
         return toolFailed(reply) ? `http ${reply.status}${reply.status === 200 ? ' isError' : ''}` : true
       }
 
-      ctx.log(`${revocations} revocations, one every ${s.everyMs} ms, for ${s.durationMs / 1000} s, while ${others.length} other clients call ${TOOL.name} ${s.callsPerS} times a second`)
+      const schedule = async (list: Client[]): Promise<Sample[]> => {
+        const begin = performance.now()
+        const pending: Array<Promise<Sample>> = []
+        for (let i = 0; i < list.length; i++) {
+          const wait = begin + i * s.everyMs - performance.now()
+          if (wait > 1) await delay(wait)
+          pending.push(revokeOne(list[i]))
+        }
+        return Promise.all(pending)
+      }
+      ctx.log(`${warmups} revocations to warm up, then ${revocations}, one every ${s.everyMs} ms, for ${s.durationMs / 1000} s, while ${others.length} other clients call ${TOOL.name} ${s.callsPerS} times a second`)
+      const warm = openLoop({ ratePerS: s.callsPerS, durationMs: s.warmupMs, op: call })
+      await schedule(victims.slice(0, warmups))
+      const warmCalls = await warm
       const start = performance.now()
       const load = openLoop({ ratePerS: s.callsPerS, durationMs: s.durationMs, op: call })
-      const pending: Array<Promise<Sample>> = []
-      for (let i = 0; i < revocations; i++) {
-        const wait = start + i * s.everyMs - performance.now()
-        if (wait > 1) await delay(wait)
-        pending.push(revokeOne(victims[i]))
-      }
-      const samples = await Promise.all(pending)
+      const measured = victims.slice(warmups, warmups + revocations)
+      const samples = await schedule(measured)
       const elapsedS = (performance.now() - start) / 1000
       const calls = await load
 
       // afterwards: no revoked session answers, on any replica, with its old token
-      const answering = (await mapLimit(victims.slice(0, revocations), 32, async (v) => {
+      const answering = (await mapLimit(victims.slice(0, warmups + revocations), 32, async (v) => {
         const statuses = await Promise.all(req.map(async (pool) => {
           const probe = new McpSession(pool, '/mcp', v.token)
           probe.id = v.session.id
@@ -122,7 +132,8 @@ export const soak: Benchmark = {
       const apiStatuses = new Counter()
       const nextStatuses = new Counter()
       for (const x of samples) { apiStatuses.add(x.apiStatus); nextStatuses.add(x.nextStatus) }
-      const errors = calls.requests - calls.ok
+      // the warm-up's calls count for errors too: no other client may fail at any time
+      const errors = calls.requests - calls.ok + warmCalls.requests - warmCalls.ok
       const mb = (x: number): number => round(x / 2 ** 20)
       const heapBefore = memBefore.map((m) => mb(m.heapUsed))
       const heapAfter = memAfter.map((m) => mb(m.heapUsed))
@@ -132,9 +143,9 @@ export const soak: Benchmark = {
         { name: 'revoke call → SSE stream ended, p99', value: stream.p99, unit: 'ms' },
         { name: 'revoke call → SSE stream ended, max', value: stream.max, unit: 'ms' },
         { name: 'revoke API response, p50 / p99', value: apiLatency.p50, unit: 'ms', note: `p99 ${apiLatency.p99} ms, max ${apiLatency.max} ms` },
-        { name: 'revocations', value: samples.length, unit: '', note: `one every ${s.everyMs} ms over ${round(elapsedS)} s through the connections API: ${JSON.stringify(apiStatuses.counts)}; ${missed} stream(s) did not end within ${TIMEOUT_MS / 1000} s; next request with the old token: ${JSON.stringify(nextStatuses.counts)}` },
+        { name: 'revocations', value: samples.length, unit: '', note: `after ${warmups} not counted (${s.warmupMs / 1000} s of warm-up); one every ${s.everyMs} ms over ${round(elapsedS)} s through the connections API: ${JSON.stringify(apiStatuses.counts)}; ${missed} stream(s) did not end within ${TIMEOUT_MS / 1000} s; next request with the old token: ${JSON.stringify(nextStatuses.counts)}` },
         { name: 'revoked sessions answering', value: answering + nextAnswered, unit: '', note: 'a 200 to the victim\'s next request, or afterwards to tools/list on any replica with its old token and session id' },
-        { name: 'other clients\' tool calls failed', value: errors, baseline: calls.requests, unit: '', note: `${calls.requests} calls at ${s.callsPerS}/s over ${others.length} sessions: ${JSON.stringify(calls.outcomes)}` },
+        { name: 'other clients\' tool calls failed', value: errors, baseline: calls.requests + warmCalls.requests, unit: '', note: `${calls.requests} calls at ${s.callsPerS}/s over ${others.length} sessions: ${JSON.stringify(calls.outcomes)} (warm-up: ${JSON.stringify(warmCalls.outcomes)})` },
         { name: 'other clients\' tool calls, p50 / p99', value: calls.latency.p50, unit: 'ms', note: `p99 ${calls.latency.p99} ms, max ${calls.latency.max} ms, from the scheduled start` },
         { name: 'other clients\' GET streams ended', value: streamsEnded, baseline: others.length, unit: '' },
         { name: 'gateway heap used after full GCs, before → after, max', value: Math.max(...heapAfter), baseline: Math.max(...heapBefore), unit: 'MB', note: `per gateway: ${heapBefore.join(', ')} → ${heapAfter.join(', ')} MB; RSS ${memBefore.map((m) => mb(m.rss)).join(', ')} → ${memAfter.map((m) => mb(m.rss)).join(', ')} MB` }
@@ -149,7 +160,7 @@ export const soak: Benchmark = {
 
       if (shouldProfile(ctx, result)) {
         ctx.log('profiling a gateway and the connections service during more revocations')
-        const extra = victims.slice(revocations)
+        const extra = victims.slice(warmups + revocations)
         await profileDuring(ctx, result, [gateways[0], connections], `${extra.length} more revocations, one every ${s.everyMs} ms`, async () => {
           const more: Array<Promise<Sample>> = []
           for (const v of extra) { more.push(revokeOne(v)); await delay(s.everyMs) }
