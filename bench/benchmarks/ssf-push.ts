@@ -15,7 +15,7 @@ import { CAEP_SESSION_REVOKED, SsfStreamStore } from '@uspl/core'
 import { ensureKeyRecords } from '@uspl/token/lib/signing-keys'
 import { requestPool } from '../lib/mcp.ts'
 import { seedWorkspace, seedGrants, operatorKey } from '../lib/seed.ts'
-import { ProcessGroup, connectionsOptions, RESOURCE } from '../lib/services.ts'
+import { ProcessGroup, connectionsOptions, workerOptions, RESOURCE } from '../lib/services.ts'
 import { profileDuring, shouldProfile } from '../lib/profiling.ts'
 import { summarize } from '../lib/stats.ts'
 import { within, type Benchmark } from './common.ts'
@@ -80,7 +80,11 @@ export const ssfPush: Benchmark = {
       const records = await ensureKeyRecords(ctx.bench.redis)
       receiver = await startReceiver(records.map((r) => ({ kty: r.privateJwk.kty, crv: r.privateJwk.crv, x: r.privateJwk.x, y: r.privateJwk.y, kid: r.kid })))
       await new SsfStreamStore(ctx.bench.redis).create({ aud: 'https://receiver.bench', delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: receiver.url } }, ISSUER)
-      const connections = await group.start(connectionsOptions(ctx, { env: { ISSUER_URL: ISSUER } }))
+      // the follow-up worker (which transmits) in its own process, as production runs it
+      const [connections] = await Promise.all([
+        group.start(connectionsOptions(ctx, { env: { ISSUER_URL: ISSUER } })),
+        group.start(workerOptions(ctx, { env: { ISSUER_URL: ISSUER } }))
+      ])
       api.pool = requestPool(connections.url, 4)
       const rx = receiver
       const pool = api.pool
