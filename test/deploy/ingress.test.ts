@@ -33,7 +33,7 @@ const docs: Obj[] = readdirSync(k8sDir).filter((f) => /\.ya?ml$/.test(f) && f !=
 const ofKind = (kind: string): Obj[] => docs.filter((d) => d.kind === kind)
 
 /** A container's environment as the kubelet builds it: envFrom ConfigMaps, then env in order, $(VAR) expanded. */
-function containerEnv (c: Obj, refs: { podIp: string, secret: Record<string, string>, publicOrigin: string }): Record<string, string> {
+function containerEnv (c: Obj, refs: { podIp: string, podName: string, secret: Record<string, string>, publicOrigin: string }): Record<string, string> {
   const env: Record<string, string> = {}
   const publicValue = (v: string): string => v.split(PUBLIC).join(refs.publicOrigin)
   for (const from of c.envFrom ?? []) {
@@ -45,6 +45,7 @@ function containerEnv (c: Obj, refs: { podIp: string, secret: Record<string, str
     if (e.value !== undefined) env[e.name] = publicValue(String(e.value).replace(/\$\((\w+)\)/g, (m, name) => env[name] ?? m))
     else if (e.valueFrom?.secretKeyRef) env[e.name] = refs.secret[e.valueFrom.secretKeyRef.key]
     else if (e.valueFrom?.fieldRef?.fieldPath === 'status.podIP') env[e.name] = refs.podIp
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = refs.podName
     else throw new Error(`cannot resolve env ${e.name}`)
   }
   return env
@@ -83,7 +84,7 @@ t.test('the k8s Deployments behind the Ingress rendered into nginx: flow, sticky
   const envs = new Map<string, Record<string, string>>()
   for (const pod of pods) {
     const c = pod.deployment.spec.template.spec.containers[0]
-    const env = containerEnv(c, { podIp: topo.host(pod.host).ip, secret, publicOrigin: origin })
+    const env = containerEnv(c, { podIp: topo.host(pod.host).ip, podName: pod.host, secret, publicOrigin: origin })
     // the Secret volume's mount is a path in this test's temp dir
     if (env.SIGNING_KEYS_FILE) env.SIGNING_KEYS_FILE = keysFile
     envs.set(pod.host, env)

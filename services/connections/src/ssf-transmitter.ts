@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { AccountStore, SsfStreamStore, type SsfTransmitter } from '@uspl/core'
-import { KeyRing, parseKek } from '@uspl/token/lib/signing-keys'
+import { KeyRing, parseKek } from '@uspl/core/signing-keys'
 import type { Config } from './config.ts'
 
 export function securityEventTransmitter (app: FastifyInstance, config: Config): SsfTransmitter {

@@ -10,7 +10,7 @@ import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redi
 import { readFileSync } from 'node:fs'
 import { AccountStore, ApiKeyStore, EnterpriseIssuerStore, RedisWorkspaceRepository, Revoker, ROLES, type EnterpriseIssuer, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { loadConfig, type Config } from './config.ts'
-import { rotateKeys, ensureKeyRecords, selectKeys, parseKek } from './lib/signing-keys.ts'
+import { rotateKeys, ensureKeyRecords, selectKeys, parseKek } from '@uspl/core/signing-keys'
 import { createCimdResolver, type CimdFetchOverrides } from './lib/cimd/index.ts'
 import { ClientResolver } from './lib/clients.ts'
 import { CimdError } from './lib/cimd/errors.ts'

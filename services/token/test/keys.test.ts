@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { testRedis, testEnv } from '@uspl/testing'
 import { build } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
-import { ensureKeyRecords, rotateKeys, selectKeys, parseKek, type KeyRecord } from '../src/lib/signing-keys.ts'
+import { ensureKeyRecords, rotateKeys, selectKeys, parseKek, type KeyRecord } from '@uspl/core/signing-keys'
 import { startStack, registerClient, obtainTokens, tokenRequest, decodeJwt, verifyWithJwks } from './helpers.ts'
 
 type Jwks = { keys: Array<Record<string, unknown>> }

@@ -9,7 +9,7 @@ import {
   createRevocationPipeline, type BrowserSession
 } from '@uspl/core'
 import type { Config } from '../config.ts'
-import { KeyRing, parseKek } from './signing-keys.ts'
+import { KeyRing, parseKek } from '@uspl/core/signing-keys'
 import { AuthRequestStore, CodeStore } from './codes.ts'
 import { RefreshTokenStore } from './refresh-tokens.ts'
 import { SigninThrottle } from './throttle.ts'

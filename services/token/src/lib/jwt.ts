@@ -4,7 +4,7 @@
  */
 import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
 import { newId, nowSeconds, type AccessTokenClaims } from '@uspl/core'
-import type { KeyRing } from './signing-keys.ts'
+import type { KeyRing } from '@uspl/core/signing-keys'
 
 export type { AccessTokenClaims }
 

@@ -15,7 +15,9 @@
 import { readFileSync } from 'node:fs'
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys, CLOCK_SKEW_S, nowSeconds } from '@uspl/core'
+import { keys } from './keys.ts'
+import { CLOCK_SKEW_S } from './revocation.ts'
+import { nowSeconds } from './crypto.ts'
 
 export interface PublicJwk {
   kty: 'EC'
