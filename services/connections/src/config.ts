@@ -7,6 +7,7 @@ export const schema = {
   CONNECTIONS_URL: common.CONNECTIONS_URL,
   ACCESS_TOKEN_TTL_S: common.ACCESS_TOKEN_TTL_S,
   ...rateLimitSchema,
+  WORKER_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 10, description: 'the follow-up worker process (src/worker.ts) lowers its CPU priority to this nice value, so on a shared machine its jobs never delay the revoke path; 0: unchanged' }),
   WORKER_ENABLED: Type.Boolean({ default: true, description: 'run the revocation follow-up worker (audit, webhooks, cleanup, sweeper) in this process' }),
   WEBHOOK_URLS: Type.String({ default: '', pattern: '^(|https?://[^\\s,]+(,\\s*https?://[^\\s,]+)*)$', description: 'comma-separated URLs that receive a signed JSON notification of every revocation' }),
   WEBHOOK_SECRET: Type.String({ default: '', description: 'HMAC-SHA256 key for the X-Uspl-Signature header of webhook notifications; required (16+ characters) when WEBHOOK_URLS is set' }),
