@@ -53,6 +53,8 @@ t.test('session-revoked naming a client revokes that grant only; credential-chan
     const r = await push(s, s.idp.securityEvent(s.idp.setClaims({ audience: s.stack.issuer, eventType: type, email: s.user.email, event: type === CAEP_CREDENTIAL_CHANGE ? { credential_type: 'password', change_type: 'update' } : {} })))
     tt.equal(r.status, 202, type)
     tt.not((await s.grants.get(g.id))?.revokedAt, null, `${type} revokes the user's grants`)
+    if (type === CAEP_CREDENTIAL_CHANGE) tt.equal((await new AccountStore(s.stack.r.redis).getUser(s.user.id))?.disabledAt, null, 'a credential change leaves the account enabled')
+    else tt.not((await new AccountStore(s.stack.r.redis).getUser(s.user.id))?.disabledAt, null, `${type} disables the account (no sign-in, no personal key)`)
   }
   tt.not((await s.grants.get(b.id))?.revokedAt, null)
 

@@ -2,13 +2,13 @@
  * POST /ssf/receiver: the Shared Signals push endpoint (RFC 8935) for trusted enterprise issuers. Steps:
  * content type, the strict SET reader (lib/ssf-receiver), then the action through the one revocation
  * pipeline, then the audit record. CAEP session-revoked revokes the user's grant of the client the subject
- * names (all the user's grants when it names none); CAEP credential-change and RISC account-disabled /
- * account-purged revoke every grant of the user. Answers 202 with no body when accepted, or 400 with the
+ * names (all the user's grants when it names none); CAEP credential-change revokes every grant of the
+ * user, and RISC account-disabled / account-purged also disable the user (no sign-in, no personal key). Answers 202 with no body when accepted, or 400 with the
  * RFC 8935 error (`{"err","description"}`); every SET, accepted or refused, is audited (a capped stream).
  * Authenticated by the SET's own signature: no other credential is asked for.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { CAEP_SESSION_REVOKED, keys, type RevocationResult } from '@uspl/core'
+import { CAEP_SESSION_REVOKED, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED, keys, type RevocationResult } from '@uspl/core'
 import { readSet, RECEIVED_EVENTS, SsfRefusal, type ReceivedSet } from '../lib/ssf-receiver.ts'
 import { JwksUnavailableError } from '../lib/enterprise-keys.ts'
 
@@ -35,6 +35,8 @@ export default async function ssfReceiver (app: FastifyInstance): Promise<void> 
       const grant = await grants.activeFor(set.user.id, set.clientId)
       return grant ? revoker.revokeGrant(grant.id, how) : null
     }
+    // the IdP disabled or removed the account: no sign-in and no personal key here either, then every grant goes
+    if (set.eventType === RISC_ACCOUNT_DISABLED || set.eventType === RISC_ACCOUNT_PURGED) await accounts.setDisabled(set.user.id, true)
     return revoker.revokeUser(set.user.id, how)
   }
 
