@@ -13,6 +13,8 @@ export interface WrkOptions {
   body: string
   connections: number
   durationS: number
+  /** give every request its own JSON-RPC id (the body's `"id":1,` counts up), as a real client does */
+  uniqueIds?: boolean
 }
 
 export interface WrkResult {
@@ -30,7 +32,10 @@ export async function wrk (opts: WrkOptions): Promise<WrkResult> {
   writeFileSync(script, [
     'wrk.method = "POST"',
     `wrk.body = ${lua(opts.body)}`,
-    ...Object.entries(opts.headers).map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}`)
+    ...Object.entries(opts.headers).map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}`),
+    ...(opts.uniqueIds
+      ? ['local n = 0', 'request = function() n = n + 1; return wrk.format(nil, nil, nil, (string.gsub(wrk.body, \'"id":1,\', \'"id":\' .. n .. \',\', 1))) end']
+      : [])
   ].join('\n'))
   try {
     const out = await new Promise<string>((resolve, reject) => {

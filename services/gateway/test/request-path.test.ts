@@ -15,7 +15,7 @@ import { v1Host } from '../src/tools/host.ts'
 import { messageKind } from '../src/mcp/http-transport.ts'
 import { AccessIndex } from '../src/mcp/access-index.ts'
 import { VerifiedTokens, type AccessToken } from '../src/auth/verifier.ts'
-import { startIssuer, startGateway, grantFor, tokenFor, rawSession, mcpHeaders, initializeBody, PROTOCOL } from './helpers.ts'
+import { startIssuer, startGateway, stuckGateway, grantFor, tokenFor, rawSession, mcpHeaders, initializeBody, PROTOCOL } from './helpers.ts'
 
 t.test('the catalogue lists what the SDK\'s McpServer lists for the same tools, computed once', async (t) => {
   const r = await testRedis(t)
@@ -150,4 +150,32 @@ t.test('the access index finds exactly what a revocation names', async (t) => {
   index.remove(b)
   t.same(names({ scope: 'client', clientId: 'c1', grantIds: [] }), ['a'], 'removed')
   t.same(index.ofGrant('g3').map((x) => x.name), ['c'])
+})
+
+t.test('duplicate-request-id: a request id still in flight in the session is refused, and the first request still gets its answer', async (t) => {
+  const { r, issuer, repo, gw, ws } = await stuckGateway(t)
+  const token = tokenFor(issuer, gw, await grantFor(r, 'usr_a'))
+  const sessionId = await rawSession(gw, token)
+  const post = (body: unknown): Promise<Response> => fetch(gw.mcpUrl, { method: 'POST', headers: mcpHeaders(token, sessionId), body: JSON.stringify(body) })
+
+  const inBatch = await post([{ jsonrpc: '2.0', id: 5, method: 'ping' }, { jsonrpc: '2.0', id: 5, method: 'ping' }])
+  t.equal(inBatch.status, 400, 'one id twice in a batch')
+  t.match(await inBatch.json(), { error: { code: -32600, message: 'Invalid Request: request id 5 is already in use in this session' } })
+
+  // id 7 stays in flight (the repository never answers), then the same id again
+  const entered = once(repo.entered, 'call')
+  const slow = await post({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'list_recordings', arguments: { workspace_id: ws.id } } })
+  await entered
+  const again = await post({ jsonrpc: '2.0', id: 7, method: 'ping' })
+  t.equal(again.status, 400, 'the id of a request in flight')
+  t.match(await again.json(), { error: { code: -32600 } })
+  const other = await post({ jsonrpc: '2.0', id: 8, method: 'ping' })
+  t.equal(other.status, 200)
+  t.match(await other.text(), '"id":8', 'another id is answered as usual')
+  // the slow call is still the one its stream answers: cancelling it ends that stream, not another
+  await post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'test' } })
+  const del = await fetch(gw.mcpUrl, { method: 'DELETE', headers: mcpHeaders(token, sessionId) })
+  t.equal(del.status, 200)
+  await slow.text()
+  t.pass('the first request\'s stream ends with the session')
 })

@@ -136,12 +136,18 @@ export class HttpServerTransport implements Transport {
     if (messages.length > MAX_BATCH_SIZE) return this.refuse(res, opts, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`)
     let requests = 0
     let initialize = false
+    const seen = new Set<RequestId>()
     for (const m of messages) {
       const kind = messageKind(m)
       if (kind === null) return this.refuse(res, opts, 400, -32700, 'Parse error: Invalid JSON-RPC message')
       if (kind === 'request') {
         requests++
-        if ((m as { method: string }).method === 'initialize') initialize = true
+        const { id, method } = m as { id: RequestId, method: string }
+        if (method === 'initialize') initialize = true
+        // an id is the requester's to keep unique in a session (MCP basic/messages): a second request with the id
+        // of one still in flight could only be answered on the wrong stream, so it is refused, and the first is kept
+        if (seen.has(id) || this.exchanges.has(id)) return this.refuse(res, opts, 400, -32600, `Invalid Request: request id ${JSON.stringify(id)} is already in use in this session`)
+        seen.add(id)
       }
     }
     if (initialize) {
