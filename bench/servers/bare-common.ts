@@ -1,5 +1,5 @@
 /** What the bare baselines share: Redis and the tools' stores, the fixed caller, body reading, listen and stop. */
-import type { IncomingMessage, Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createRedis, type RedisClient } from '@uspl/redis'
 import { AccountStore, RedisWorkspaceRepository } from '@uspl/core'
 import type { ToolDeps } from '@uspl/gateway/tools/context'
@@ -32,4 +32,12 @@ export function listen (http: Server, onStop: () => void, redis: RedisClient): v
     http.closeAllConnections()
     http.close(() => { redis.disconnect(); process.exit(0) })
   })
+}
+
+/** Answers /health/live and /health/ready (Redis connected); false for any other path. */
+export function health (req: IncomingMessage, res: ServerResponse, redis: RedisClient): boolean {
+  if (req.url !== '/health/ready' && req.url !== '/health/live') return false
+  const ok = req.url === '/health/live' || redis.status === 'ready'
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'not_ready' }))
+  return true
 }

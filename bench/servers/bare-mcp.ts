@@ -16,7 +16,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { registerTools, SERVER_INFO, INSTRUCTIONS } from '@uspl/gateway/mcp/server'
 import { v1Host } from '@uspl/gateway/tools/host'
-import { bareDeps, bareCaller, listen, readJson } from './bare-common.ts'
+import { bareDeps, bareCaller, health, listen, readJson } from './bare-common.ts'
 
 const { redis, deps } = bareDeps('bench-bare-mcp')
 const auth: AuthInfo = bareCaller()
@@ -31,11 +31,7 @@ const transports = new Map<string, StreamableHTTPServerTransport>()
 
 const http = createServer((req, res) => {
   void (async () => {
-    if (req.url === '/health/ready' || req.url === '/health/live') {
-      const ok = req.url === '/health/live' || redis.status === 'ready'
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'not_ready' }))
-      return
-    }
+    if (health(req, res, redis)) return
     if (!req.url?.startsWith('/mcp')) { res.writeHead(404).end(); return }
     const sid = req.headers['mcp-session-id']
     const body = req.method === 'POST' ? await readJson(req) : undefined

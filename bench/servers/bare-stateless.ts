@@ -10,7 +10,7 @@ import { createServer } from 'node:http'
 import { createMcpHandler, McpServer, type AuthInfo } from '@modelcontextprotocol/server'
 import { registerTools, SERVER_INFO, INSTRUCTIONS } from '@uspl/gateway/mcp/server'
 import { v2Host } from '@uspl/gateway/tools/host'
-import { bareDeps, bareCaller, listen, readJson } from './bare-common.ts'
+import { bareDeps, bareCaller, health, listen, readJson } from './bare-common.ts'
 
 const { redis, deps } = bareDeps('bench-bare-stateless')
 const authInfo = bareCaller() as AuthInfo
@@ -23,11 +23,7 @@ const handler = createMcpHandler(() => {
 
 const http = createServer((req, res) => {
   void (async () => {
-    if (req.url === '/health/ready' || req.url === '/health/live') {
-      const ok = req.url === '/health/live' || redis.status === 'ready'
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'not_ready' }))
-      return
-    }
+    if (health(req, res, redis)) return
     if (!req.url?.startsWith('/mcp') || req.method !== 'POST') { res.writeHead(404).end(); return }
     const body = await readJson(req)
     const headers = new Headers()
