@@ -1,8 +1,9 @@
 /**
  * Where the tools are registered. They are written once against this small interface (zod 4 schemas, a
- * body taking the arguments and the caller) and served by two MCP servers: the v1 SDK's McpServer for the
- * sessions of 2025-06-18 and 2025-11-25 (mcp/server.ts), and the v2 SDK's for stateless 2026-07-28
- * requests (mcp/stateless.ts). Each adapter only maps its SDK's handler context to the caller's AuthInfo.
+ * body taking the arguments and the caller). The gateway registers them once into its ToolCatalog
+ * (mcp/catalog.ts), which both the 2025 sessions and the stateless 2026-07-28 requests serve. The two
+ * adapters below put the same tools on the SDKs' own McpServer: the benchmarks' bare baselines do, and the
+ * catalogue's test compares against it. Each maps its SDK's handler context to the caller's AuthInfo.
  */
 import type { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { McpServer as McpServerV2 } from '@modelcontextprotocol/server'
