@@ -179,7 +179,8 @@ export class SessionRegistry extends EventEmitter {
   /** Records the session's GET stream: closed when its token expires or that token is revoked. */
   trackStream (session: McpSession, res: ServerResponse, jti: string, expS: number): void {
     const timer = setTimeout(() => {
-      if (session.tokenExp * 1000 <= Date.now()) {
+      // compared with the stream's own expiry, not the clock: a timer may fire a millisecond before Date.now() reaches it
+      if (session.tokenExp <= expS) {
         // no newer token has been used on the session: the session's access has expired with the stream
         this.opts.log.info({ sessionId: session.id }, 'closing the session: its token expired while its stream was open')
         void this.close(session, 'expired')
