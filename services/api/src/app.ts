@@ -5,16 +5,16 @@
  * refusal by the rules is 403 with the service's sentence, anything the caller cannot see is 404.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { baseFastify, type AppOptions } from '@uspl/server'
 import { ErrorBody, apiErrorHandler } from '@uspl/server/api-errors'
 import { ApiError } from '@uspl/errors'
-import { AccountStore, RedisWorkspaceRepository, WorkspaceError, WorkspaceService, type WorkspaceRepository } from '@uspl/core'
+import { AccountStore, ROLES, RedisWorkspaceRepository, WorkspaceError, WorkspaceService, keys, type Memberships, type Role, type WorkspaceRepository } from '@uspl/core'
 import type { Config } from './config.ts'
 import auth from './auth.ts'
 import metrics from './metrics.ts'
+import { LiveCache, type RecordKind } from './live-cache.ts'
 import { models } from './schemas.ts'
 import workspaceRoutes from './routes/workspaces.ts'
 import recordingRoutes from './routes/recordings.ts'
@@ -50,6 +50,27 @@ function errorHandler (this: FastifyInstance, err: FastifyError, request: Fastif
   apiErrorHandler.call(this, err, request, reply)
 }
 
+/** A workspace's members (user id → role), kept by the cache while the workspace has any. */
+const MEMBERS: RecordKind<Record<string, string>> = {
+  fetch: async (redis, key) => await redis.hgetall(key),
+  keep: (members) => Object.keys(members).length > 0
+}
+
+/** Roles read through the cache (a role change reaches the next request on every replica); lists from the store. */
+function cachedMemberships (cache: LiveCache, accounts: AccountStore): Memberships {
+  const roleIn = (members: Record<string, string>, userId: string): Role | null => {
+    const role = members[userId]
+    return role !== undefined && (ROLES as string[]).includes(role) ? role as Role : null
+  }
+  return {
+    getRole: (workspaceId, userId) => {
+      const members = cache.get(MEMBERS, keys.workspaceMembers(workspaceId))
+      return members instanceof Promise ? members.then((m) => roleIn(m, userId)) : roleIn(members, userId)
+    },
+    listMemberships: async (userId) => await accounts.listMemberships(userId)
+  }
+}
+
 export async function build (config: Config, options: ApiAppOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify('api', config, options)
   for (const model of [ErrorBody, ...models]) app.addSchema(model)
@@ -72,9 +93,11 @@ export async function build (config: Config, options: ApiAppOptions = {}): Promi
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(metrics)
-  // app.redis is decorated from here on (the awaits above loaded the base plugins); the limiters are created per use (auth.ts); the plugin itself limits no route
-  await app.register(rateLimit, { global: false, redis: app.redis, nameSpace: 'ratelimit:api:' })
-  app.decorate('workspaces', new WorkspaceService(new AccountStore(app.redis), options.repository ?? new RedisWorkspaceRepository(app.redis)))
+  // app.redis is decorated from here on (the awaits above loaded the base plugins)
+  const cache = new LiveCache({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, redis: app.redis, log: app.log })
+  await cache.start()
+  app.addHook('onClose', async () => { await cache.close() })
+  app.decorate('workspaces', new WorkspaceService(cachedMemberships(cache, new AccountStore(app.redis)), options.repository ?? new RedisWorkspaceRepository(app.redis)))
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`, 404).toJSON())
   })
@@ -83,6 +106,7 @@ export async function build (config: Config, options: ApiAppOptions = {}): Promi
     scope.setErrorHandler(errorHandler)
     const windowMs = config.API_RATE_LIMIT_WINDOW_S * 1000
     await scope.register(auth, {
+      cache,
       perAddress: { max: config.API_RATE_LIMIT_PER_ADDRESS, windowMs },
       perKey: { max: config.API_RATE_LIMIT_PER_KEY, windowMs },
       onRefused: (code) => app.apiMetrics.refusals.inc({ code })

@@ -1,20 +1,26 @@
 /**
- * Who is calling: a personal API key (`Authorization: Bearer uspl_…`), checked on every request against
- * Redis (no cache, so a revoke, an expiry or a disabled user answers 401 on the next request on every
- * replica). The steps, in order:
- *   1. the per-address rate limit (counted whatever the key; read side by side with the key's record);
+ * Who is calling: a personal API key (`Authorization: Bearer uspl_…`). The steps, in order:
+ *   1. the per-address rate limit (counted whatever the key);
  *   2. the Authorization header: missing or not a Bearer key → 401 with `WWW-Authenticate: Bearer`;
  *   3. the key: unknown, revoked, expired, or its user disabled → 401 `error="invalid_token"`;
  *      an operator key → 403 (it is a key, but not a person's);
- *   4. the per-key rate limit.
- * Registered inside an encapsulated context; every route in it must declare `config.personalKey` or
- * `config.public`, checked when the route is added.
+ *   4. the per-key rate limit;
+ *   5. last used, written once a minute per key (the minute's marker is shared by every replica).
+ *
+ * The key's record, its user, the last-used marker and (in the routes) the caller's role are read through
+ * the LiveCache, which Redis keeps true: the hook first waits for the cache's fence, so a revoke, a disable,
+ * an expiry or a role change acknowledged before the request arrived is refused by it on every replica, as
+ * with a read per request. The counts are SharedLimits. When everything is known, the hook waits for the
+ * fence (one PING shared by the requests of an event-loop turn) and nothing else. Registered inside an encapsulated context; every route in it must declare
+ * `config.personalKey` or `config.public`, checked when the route is added.
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '@uspl/errors'
-import { ApiKeyStore, type ApiKey } from '@uspl/core'
-import { rateLimiter, type RateLimitOptions } from './rate-limit.ts'
+import { ApiKeyStore, apiKeyHash, judgeKey, keyOfRecord, keys, type ApiKey, type UserFields } from '@uspl/core'
+import type { RedisClient } from '@uspl/redis'
+import type { LiveCache, RecordKind } from './live-cache.ts'
+import { SharedLimit, type LimitDecision, type RateLimitOptions } from './rate-limit.ts'
 
 export interface KeyCaller {
   userId: string
@@ -32,6 +38,7 @@ declare module 'fastify' {
 }
 
 export interface AuthOptions {
+  cache: LiveCache
   perAddress: Omit<RateLimitOptions, 'subject'>
   perKey: Omit<RateLimitOptions, 'subject'>
   /** counts refusals by reason (metrics) */
@@ -52,10 +59,35 @@ const REASONS = {
   user_disabled: 'the API key\'s user is disabled'
 } as const
 
+/** The records the hook reads, and which of them the cache may keep. */
+const KEY_RECORD: RecordKind<Record<string, string>> = {
+  fetch: async (redis, key) => await redis.hgetall(key),
+  keep: (record) => Boolean(record.id)
+}
+const USER_FIELDS: RecordKind<UserFields> = {
+  fetch: async (redis, key) => await redis.hmget(key, 'id', 'disabled_at'),
+  keep: ([id]) => id !== null
+}
+/** until when (epoch ms) this minute's last-used marker stands; 0 when there is none */
+const USED_UNTIL: RecordKind<number> = {
+  fetch: async (redis: RedisClient, key) => {
+    const ttl = await redis.pttl(key)
+    return ttl > 0 ? Date.now() + ttl : 0
+  },
+  keep: (until) => until > 0
+}
+
+/** f(v), without waiting when v is already there. */
+function after<T, R> (v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
+  return v instanceof Promise ? v.then(f) : f(v)
+}
+
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
+  const { cache } = opts
   const apiKeys = new ApiKeyStore(app.redis)
-  const byAddress = rateLimiter(app, { ...opts.perAddress, subject: 'this address' }, (request) => `addr:${request.ip}`)
-  const byKey = rateLimiter(app, { ...opts.perKey, subject: 'this API key' }, (request) => `key:${callerOf(request).key.id}`)
+  const byAddress = new SharedLimit(app.redis, 'addr', { ...opts.perAddress, subject: 'this address' })
+  const byKey = new SharedLimit(app.redis, 'key', { ...opts.perKey, subject: 'this API key' })
+  app.addHook('onClose', async () => { await Promise.all([byAddress.flush(), byKey.flush()]) })
 
   app.decorateRequest('keyCaller', null)
 
@@ -66,30 +98,69 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     }
   })
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.routeOptions.config.personalKey) return
-    try {
-      const authorization = request.headers.authorization
-      const match = authorization === undefined ? null : /^Bearer +(\S+)$/i.exec(authorization)
-      // the address count and the key's record are read side by side (one round trip's wait, not two); a
-      // limited address is refused whatever the key
-      const [, check] = await Promise.all([byAddress(request, reply), match ? apiKeys.authenticate(match[1]) : null])
-      if (authorization === undefined) throw unauthenticated(reply, 'send a personal API key: Authorization: Bearer uspl_…')
-      if (!match || !check) throw unauthenticated(reply, 'the Authorization header must be "Bearer uspl_…"', 'invalid_request')
-      if (!check.ok) throw unauthenticated(reply, REASONS[check.reason], 'invalid_token')
-      if (check.key.kind !== 'personal' || !check.key.userId) {
-        throw new ApiError('operator_key', 'this is an operator key; the workspace API acts as a person, so use a personal key created on your account page or with create-api-key --user', 403)
-      }
-      request.keyCaller = { userId: check.key.userId, key: check.key }
-      await byKey(request, reply)
-    } catch (err) {
-      if (err instanceof ApiError) opts.onRefused?.(err.code)
-      throw err
+  /** Refuses when over the limit; otherwise keeps the decision with the least remaining for the headers. */
+  const counted = (reply: FastifyReply, limit: SharedLimit, d: LimitDecision, tightest: LimitDecision | null): LimitDecision => {
+    if (!d.allowed) {
+      reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': 0, 'ratelimit-reset': d.resetS, 'retry-after': d.resetS })
+      throw new ApiError('rate_limited', `too many requests from ${limit.opts.subject}; retry in ${d.resetS} seconds`, 429)
     }
+    return tightest !== null && tightest.remaining <= d.remaining ? tightest : d
+  }
+
+  const lastUsed = (key: ApiKey, hash: string): void | Promise<void> => after(cache.get(USED_UNTIL, keys.apiKeyUsed(key.id)), (until) => {
+    if (until > Date.now()) return
+    return apiKeys.claimUse(key).then(async (won) => { if (won) await apiKeys.recordUse(key, hash, Date.now()) })
+  })
+
+  const authenticate = (request: FastifyRequest, reply: FastifyReply): void | Promise<void> =>
+    after(byAddress.hit(request.ip), (perAddress) => after(cache.fence(), () => {
+      const addressDecision = counted(reply, byAddress, perAddress, null)
+      const authorization = request.headers.authorization
+      if (authorization === undefined) throw unauthenticated(reply, 'send a personal API key: Authorization: Bearer uspl_…')
+      const match = /^Bearer +(\S+)$/i.exec(authorization)
+      if (!match) throw unauthenticated(reply, 'the Authorization header must be "Bearer uspl_…"', 'invalid_request')
+      const hash = apiKeyHash(match[1])
+      if (hash === null) throw unauthenticated(reply, REASONS.unknown, 'invalid_token')
+      return after(cache.get(KEY_RECORD, keys.apiKey(hash)), (record) => {
+        const key = keyOfRecord(record, hash)
+        if (key === null) throw unauthenticated(reply, REASONS.unknown, 'invalid_token')
+        const user = key.userId ? cache.get(USER_FIELDS, keys.user(key.userId)) : null
+        return after(user, (fields) => {
+          const check = judgeKey(key, fields, Date.now())
+          if (!check.ok) throw unauthenticated(reply, REASONS[check.reason], 'invalid_token')
+          if (key.kind !== 'personal' || !key.userId) {
+            throw new ApiError('operator_key', 'this is an operator key; the workspace API acts as a person, so use a personal key created on your account page or with create-api-key --user', 403)
+          }
+          request.keyCaller = { userId: key.userId, key }
+          return after(byKey.hit(key.id), (perKey) => {
+            const d = counted(reply, byKey, perKey, addressDecision)
+            reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': d.remaining, 'ratelimit-reset': d.resetS })
+            return lastUsed(key, hash)
+          })
+        })
+      })
+    }))
+
+  const refused = (err: unknown): unknown => {
+    if (err instanceof ApiError) opts.onRefused?.(err.code)
+    return err
+  }
+
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.routeOptions.config.personalKey) { done(); return }
+    let outcome: void | Promise<void>
+    try {
+      outcome = authenticate(request, reply)
+    } catch (err) {
+      done(refused(err) as Error)
+      return
+    }
+    if (outcome instanceof Promise) outcome.then(() => done(), (err: unknown) => done(refused(err) as Error))
+    else done()
   })
 }
 
-export default fp(auth, { name: 'uspl-api-auth', fastify: '5.x', dependencies: ['uspl-redis', '@fastify/rate-limit'] })
+export default fp(auth, { name: 'uspl-api-auth', fastify: '5.x', dependencies: ['uspl-redis'] })
 
 /** The caller of an authenticated route (the hook has run). */
 export function callerOf (request: FastifyRequest): KeyCaller {

@@ -1,41 +1,150 @@
 /**
- * The workspace API's rate limits, per source address and per API key, counted by @fastify/rate-limit on
- * its Redis store (one count shared by every replica). Both run on the same request, so each is a limiter
- * from `createRateLimit` (the plugin's own route hooks run at most one limiter per request) and the
- * headers are written here: the IETF draft's `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`
- * of the tighter limit, and `Retry-After` with a 429 when one is exceeded.
+ * The workspace API's rate limits, per source address and per API key, in fixed windows counted in Redis
+ * (`keys.apiRateLimit`), so every replica shares one count, without a Redis round trip per request:
+ *
+ * - far from the limit, a replica counts hits in memory and adds them to Redis every `syncMs` (one
+ *   INCRBY per subject), reading back the total of every replica;
+ * - near the limit (within `margin` of it), or when this replica's view of the total is older than
+ *   `staleMs`, the hit is counted in Redis before it is answered, so the limit itself is exact.
+ *
+ * A subject can go past its limit only when more than `margin` of its requests land on other replicas
+ * within one sync interval. The decision carries what the IETF RateLimit headers and a 429's Retry-After
+ * say; auth.ts writes them.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from '@uspl/errors'
+import { keys } from '@uspl/core'
+import type { RedisClient } from '@uspl/redis'
 
 export interface RateLimitOptions {
   max: number
   windowMs: number
   /** how the refusal names what is limited ("this API key", "this address") */
   subject: string
+  /** how often local counts go to Redis (default 100 ms) */
+  syncMs?: number
+  /** how old the last view of the shared total may be for a hit to be counted locally (default 1 s) */
+  staleMs?: number
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** the remaining count of the limiter that ran last, so the tighter limit's headers win */
-    rateLimitRemaining: number | null
+export interface LimitDecision {
+  allowed: boolean
+  limit: number
+  remaining: number
+  /** seconds until the window ends */
+  resetS: number
+}
+
+interface Count {
+  window: number
+  /** the shared total as of the last answer from Redis */
+  known: number
+  /** hits counted here and not yet in Redis */
+  pending: number
+  syncedAt: number
+}
+
+export class SharedLimit {
+  private readonly counts = new Map<string, Count>()
+  private readonly margin: number
+  private readonly syncMs: number
+  private readonly staleMs: number
+  private timer: NodeJS.Timeout | null = null
+  private flushing: Promise<void> | null = null
+
+  constructor (private readonly redis: RedisClient, private readonly kind: 'addr' | 'key', readonly opts: RateLimitOptions) {
+    // the last tenth of the limit (at least 20 requests) is always counted in Redis first
+    this.margin = Math.max(20, Math.ceil(opts.max / 10))
+    this.syncMs = opts.syncMs ?? 100
+    this.staleMs = opts.staleMs ?? 1000
   }
-}
 
-export type Limiter = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-
-export function rateLimiter (app: FastifyInstance, opts: RateLimitOptions, keyOf: (request: FastifyRequest) => string): Limiter {
-  const check = app.createRateLimit({ max: opts.max, timeWindow: opts.windowMs, keyGenerator: keyOf })
-  if (!app.hasRequestDecorator('rateLimitRemaining')) app.decorateRequest('rateLimitRemaining', null)
-  return async (request, reply) => {
-    const result = await check(request)
-    if (result.isAllowed) return
-    if (result.isExceeded) {
-      reply.headers({ 'ratelimit-limit': result.max, 'ratelimit-remaining': 0, 'ratelimit-reset': result.ttlInSeconds, 'retry-after': result.ttlInSeconds })
-      throw new ApiError('rate_limited', `too many requests from ${opts.subject}; retry in ${result.ttlInSeconds} seconds`, 429)
+  /** Counts one request of `id`; synchronous unless the hit must be counted in Redis first. */
+  hit (id: string): LimitDecision | Promise<LimitDecision> {
+    const now = Date.now()
+    const window = Math.floor(now / this.opts.windowMs)
+    let c = this.counts.get(id)
+    if (c === undefined || c.window !== window) {
+      c = { window, known: 0, pending: 0, syncedAt: -Infinity }
+      if (this.counts.size >= 10_000) this.sweep()
+      this.counts.set(id, c)
     }
-    if (request.rateLimitRemaining !== null && request.rateLimitRemaining <= result.remaining) return
-    request.rateLimitRemaining = result.remaining
-    reply.headers({ 'ratelimit-limit': result.max, 'ratelimit-remaining': result.remaining, 'ratelimit-reset': result.ttlInSeconds })
+    const resetS = Math.max(1, Math.ceil(((window + 1) * this.opts.windowMs - now) / 1000))
+    const estimate = c.known + c.pending + 1
+    if (estimate <= this.opts.max - this.margin && now - c.syncedAt < this.staleMs) {
+      c.pending++
+      this.schedule()
+      return { allowed: true, limit: this.opts.max, remaining: this.opts.max - estimate, resetS }
+    }
+    return this.countNow(id, c, resetS)
+  }
+
+  /** Sends what is pending; the process calls this on close so no count is lost. */
+  async flush (): Promise<void> {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null }
+    if (this.flushing) await this.flushing
+    const due = [...this.counts].filter(([, c]) => c.pending > 0)
+    if (due.length === 0) return
+    const pipeline = this.redis.pipeline()
+    const sent = due.map(([id, c]) => {
+      const n = c.pending
+      c.pending = 0
+      pipeline.incrby(this.key(id, c.window), n).pexpire(this.key(id, c.window), this.opts.windowMs * 2)
+      return { c, window: c.window, n }
+    })
+    this.flushing = (async () => {
+      try {
+        const results = (await pipeline.exec()) ?? []
+        const now = Date.now()
+        sent.forEach(({ c, window }, i) => {
+          const [err, total] = results[i * 2] ?? [new Error('no reply')]
+          if (err || c.window !== window) return
+          c.known = Math.max(c.known, Number(total))
+          c.syncedAt = now
+        })
+      } catch {
+        // Redis is away: the counts of this interval are lost, and the next hits go to Redis (stale view)
+        for (const { c } of sent) c.syncedAt = -Infinity
+      } finally {
+        this.flushing = null
+        this.sweep()
+      }
+    })()
+    await this.flushing
+  }
+
+  stop (): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private async countNow (id: string, c: Count, resetS: number): Promise<LimitDecision> {
+    const n = c.pending + 1
+    c.pending = 0
+    const key = this.key(id, c.window)
+    const results = await this.redis.pipeline().incrby(key, n).pexpire(key, this.opts.windowMs * 2).exec()
+    const [err, total] = results?.[0] ?? [new Error('no reply')]
+    if (err) throw err
+    c.known = Math.max(c.known, Number(total))
+    c.syncedAt = Date.now()
+    const used = Number(total)
+    return { allowed: used <= this.opts.max, limit: this.opts.max, remaining: Math.max(0, this.opts.max - used), resetS }
+  }
+
+  private key (id: string, window: number): string {
+    return keys.apiRateLimit(this.kind, id, window)
+  }
+
+  private schedule (): void {
+    if (this.timer) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void this.flush()
+    }, this.syncMs)
+    this.timer.unref()
+  }
+
+  /** Forgets subjects of windows that have ended. */
+  private sweep (): void {
+    const window = Math.floor(Date.now() / this.opts.windowMs)
+    for (const [id, c] of this.counts) if (c.window < window && c.pending === 0) this.counts.delete(id)
   }
 }

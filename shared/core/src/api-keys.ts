@@ -6,10 +6,10 @@
  * - personal keys, bound to a user (name, optional expiry): the workspace REST API (services/api) accepts
  *   only these, through `authenticate`, and the key acts as its user with that user's roles.
  *
- * Nothing is cached in a process: every request reads the key's record and, for a personal key, its
- * user, so a revoked or expired key, or one whose user was disabled, is refused by the next request on
- * every replica. `last used` is written at most once a minute per key (a SET NX marker shared by all
- * replicas decides who writes). Creating and revoking a key are audit records in the revocation trail,
+ * `authenticate` reads the key's record and, for a personal key, its user on every call. The workspace
+ * API reads the same records through a cache that Redis keeps true (services/api/src/live-cache.ts) and
+ * judges them with the same functions (`keyOfRecord`, `judgeKey`). `last used` is written at most once a
+ * minute per key (a SET NX marker shared by all replicas decides who writes). Creating and revoking a key are audit records in the revocation trail,
  * written in the same transaction as the change.
  */
 import { runScript, script, type RedisClient } from '@uspl/redis'
@@ -54,6 +54,35 @@ export interface CreateKeyOptions {
 }
 
 export class ApiKeyError extends Error {}
+
+/** A user's `id` and `disabled_at` fields, as HMGET returns them. */
+export type UserFields = Array<string | null>
+
+/** The SHA-256 a key is stored under, or null when `presented` cannot be a key. */
+export function apiKeyHash (presented: string): string | null {
+  if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 128) return null
+  return hashSecret(presented)
+}
+
+/** The key a stored record describes, when it is the record of `hash` (compared in constant time). */
+export function keyOfRecord (record: Record<string, string>, hash: string): ApiKey | null {
+  if (!record.id || !constantTimeEqual(record.hash, hash)) return null
+  return toKey(record)
+}
+
+function isExpired (key: ApiKey, now: number): boolean {
+  return key.expiresAt !== null && now >= key.expiresAt
+}
+
+/** Whether a known key may be used now: not expired, and a personal key's user active. No I/O. */
+export function judgeKey (key: ApiKey, user: UserFields | null, now: number): KeyCheck {
+  if (isExpired(key, now)) return { ok: false, reason: 'expired' }
+  if (key.userId) {
+    const [id, disabled] = user ?? [null, null]
+    if (!id || disabled) return { ok: false, reason: 'user_disabled' }
+  }
+  return { ok: true, key }
+}
 
 function toKey (h: Record<string, string>): ApiKey {
   return {
@@ -113,28 +142,35 @@ export class ApiKeyStore {
    * operator key; a third once a minute to write last used.
    */
   async authenticate (presented: string): Promise<KeyCheck> {
-    if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 128) return { ok: false, reason: 'unknown' }
-    const hash = hashSecret(presented)
-    const h = await this.redis.hgetall(keys.apiKey(hash))
-    if (!h.id || !constantTimeEqual(h.hash, hash)) return { ok: false, reason: 'unknown' }
-    const key = toKey(h)
+    const hash = apiKeyHash(presented)
+    if (hash === null) return { ok: false, reason: 'unknown' }
+    const record = await this.redis.hgetall(keys.apiKey(hash))
+    const key = keyOfRecord(record, hash)
+    if (key === null) return { ok: false, reason: 'unknown' }
     const now = Date.now()
-    if (key.expiresAt !== null && now >= key.expiresAt) return { ok: false, reason: 'expired' }
+    if (isExpired(key, now)) return { ok: false, reason: 'expired' }
     const pipeline = this.redis.pipeline()
     if (key.userId) pipeline.hmget(keys.user(key.userId), 'id', 'disabled_at')
     pipeline.set(keys.apiKeyUsed(key.id), '1', 'PX', LAST_USED_INTERVAL_MS, 'NX')
     const results = (await pipeline.exec()) ?? []
     for (const [err] of results) if (err) throw err
-    if (key.userId) {
-      const [id, disabled] = results[0][1] as Array<string | null>
-      if (!id || disabled) return { ok: false, reason: 'user_disabled' }
-    }
-    if (results[results.length - 1][1] === 'OK') {
-      // the first use this minute, on any replica; a key revoked meanwhile must not be recreated
-      await runScript(this.redis, TOUCH, keys.apiKey(hash), String(now))
-      key.lastUsedAt = now
-    }
-    return { ok: true, key }
+    const check = judgeKey(key, key.userId ? results[0][1] as UserFields : null, now)
+    if (check.ok && results[results.length - 1][1] === 'OK') await this.recordUse(key, hash, now)
+    return check
+  }
+
+  /**
+   * Writes last used (the caller has just won the minute's marker, with SET NX on keys.apiKeyUsed); a key
+   * revoked meanwhile is not recreated.
+   */
+  async recordUse (key: ApiKey, hash: string, now: number): Promise<void> {
+    await runScript(this.redis, TOUCH, keys.apiKey(hash), String(now))
+    key.lastUsedAt = now
+  }
+
+  /** Takes this minute's last-used marker of a key; true when this caller should write last used. */
+  async claimUse (key: ApiKey): Promise<boolean> {
+    return await this.redis.set(keys.apiKeyUsed(key.id), '1', 'PX', LAST_USED_INTERVAL_MS, 'NX') === 'OK'
   }
 
   async get (id: string): Promise<ApiKey | null> {

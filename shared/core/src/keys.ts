@@ -24,6 +24,8 @@ export const keys = {
   userApiKeys: (userId: string) => `user:${userId}:apikeys`,
   /** present for a minute after a key's last used time was written (one write a minute per key) */
   apiKeyUsed: (id: string) => `apikey:used:${id}`,
+  /** the workspace API's request count of one address or key in one fixed window (its index since the epoch) */
+  apiRateLimit: (subject: 'addr' | 'key', id: string, window: number) => `ratelimit:api:${subject}:${id}:${window}`,
   // browser sessions (cookie `uspl_session`), shared by token and connections
   browserSession: (hash: string) => `bsess:${hash}`,
   // clients (RFC 7591)

@@ -54,8 +54,14 @@ export interface LinkPatch { title?: string, access?: LinkAccess, expiresAt?: st
 
 export interface WorkspaceView { id: string, name: string, role: Role }
 
+/** What the service reads of memberships: an AccountStore, or a cached view of the same records (services/api). */
+export interface Memberships {
+  getRole: (workspaceId: string, userId: string) => Role | null | Promise<Role | null>
+  listMemberships: AccountStore['listMemberships']
+}
+
 export class WorkspaceService {
-  constructor (private readonly accounts: AccountStore, private readonly repo: WorkspaceRepository) {}
+  constructor (private readonly accounts: Memberships, private readonly repo: WorkspaceRepository) {}
 
   async listWorkspaces (userId: string): Promise<WorkspaceView[]> {
     const memberships = await this.accounts.listMemberships(userId)
