@@ -61,7 +61,7 @@ export default async function ssfReceiver (app: FastifyInstance): Promise<void> 
       if (err instanceof SsfRefusal) return refuse(err)
       if (err instanceof JwksUnavailableError) {
         request.log.warn({ err }, 'security event: the issuer\'s keys are unavailable')
-        return sendError(reply, new SecEventError('invalid_key', 'the issuer\'s keys could not be read; retry shortly', 503, { retryAfterS: 5 }))
+        return sendError(reply, new SecEventError('invalid_key', 'the issuer\'s keys could not be read; retry shortly', 503, { retryAfterS: err.retryAfterS }))
       }
       throw err
     }
