@@ -7,9 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { baseFastify, rateLimits, apiTooMany, type AppOptions } from '@uspl/server'
+import { baseFastify, rateLimits, apiTooMany, sendError, apiErrorHandler, type AppOptions } from '@uspl/server'
 import { ApiError } from '@uspl/errors'
-import { apiErrorHandler } from '@uspl/server/api-errors'
 import { SESSION_COOKIE } from '@uspl/core'
 import type { Config } from './config.ts'
 import domain from './revocation.ts'
@@ -53,12 +52,12 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   // failed API keys and sessions per address on every /v1 route (config.failureLimit), shared by replicas
   app.register(rateLimits, { service: 'connections', config, error: apiTooMany })
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`, 404).toJSON())
+    sendError(reply, new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`, 404))
   })
 
   // everything behind authentication: each route names who may call it (config.auth)
   app.register(async (scope) => {
-    scope.setErrorHandler(apiErrorHandler)
+    scope.setErrorHandler(apiErrorHandler) // the shared handler, in the API's format
     await scope.register(auth, { issuerUrl: config.ISSUER_URL, connectionsUrl: config.CONNECTIONS_URL, sessionTtlS: config.SESSION_TTL_S })
     await scope.register(connectionsRoutes)
     await scope.register(clientRoutes)

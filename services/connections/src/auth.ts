@@ -13,7 +13,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from '@uspl/errors'
+import { ApiError, bearerChallenge } from '@uspl/errors'
 import { ApiKeyStore, BrowserSessionStore, SESSION_COOKIE, constantTimeEqual, type BrowserSession } from '@uspl/core'
 
 export type AuthMode = 'user' | 'operator' | 'either'
@@ -46,8 +46,11 @@ export function signInUrl (issuerUrl: string, connectionsUrl: string): string {
   return `${issuerUrl.replace(/\/+$/, '')}/signin?return_to=${encodeURIComponent(back)}`
 }
 
-function unauthenticated (message: string): ApiError {
-  return new ApiError('unauthenticated', message, 401)
+const REALM = 'uspl-connections'
+
+/** 401 with its RFC 6750 challenge (`invalid_token` when a credential was presented) */
+function unauthenticated (message: string, error?: 'invalid_token'): ApiError {
+  return new ApiError('unauthenticated', message, 401, { challenge: bearerChallenge({ realm: REALM, error }) })
 }
 
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
@@ -72,8 +75,7 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
       const match = /^Bearer\s+(\S+)$/i.exec(authorization)
       const check = match ? await apiKeys.authenticate(match[1]) : null
       if (!check?.ok) {
-        reply.header('www-authenticate', 'Bearer realm="uspl-connections", error="invalid_token"')
-        throw unauthenticated('the API key is missing, malformed or revoked')
+        throw unauthenticated('the API key is missing, malformed or revoked', 'invalid_token')
       }
       const key = check.key
       // a personal key acts as a person on the workspace API; it is never an operator's
@@ -87,7 +89,6 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
       if (request.routeOptions.config.signInRedirect && SAFE_METHODS.has(request.method)) {
         return reply.redirect(signInUrl(opts.issuerUrl, opts.connectionsUrl), 302)
       }
-      reply.header('www-authenticate', 'Bearer realm="uspl-connections"')
       throw unauthenticated('sign in, or send an operator API key as a Bearer token')
     }
     if (mode === 'operator') throw new ApiError('forbidden', 'this endpoint needs an operator API key', 403)

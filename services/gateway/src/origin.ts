@@ -9,6 +9,8 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { RpcError, RpcCode } from '@uspl/errors'
+import { sendError } from '@uspl/server'
 import type { Config } from './config.ts'
 
 /** The exact origins a browser may call the MCP endpoint from, or null when any origin may. */
@@ -25,7 +27,7 @@ async function originCheck (app: FastifyInstance, opts: { config: Config }): Pro
     const origin = request.headers.origin
     if (origin === undefined || request.routeOptions.config.public === true || allowed.has(origin)) return
     request.log.info({ origin }, 'request from a disallowed origin refused')
-    return reply.code(403).header('cache-control', 'no-store').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Forbidden: this Origin may not call the MCP endpoint' }, id: null })
+    return sendError(reply, new RpcError(403, RpcCode.ServerError, 'Forbidden: this Origin may not call the MCP endpoint', { noStore: true }))
   })
 }
 

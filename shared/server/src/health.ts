@@ -4,6 +4,10 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { HttpError, errorHeaders } from '@uspl/errors'
+
+/** not ready: probes and load balancers retry in a second; never cached */
+const NOT_READY = new HttpError(503, 'not_ready', 'not ready', { retryAfterS: 1, noStore: true })
 
 async function health (app: FastifyInstance): Promise<void> {
   app.get('/health/live', { logLevel: 'warn', config: { public: true } }, async () => ({ status: 'ok' }))
@@ -18,7 +22,7 @@ async function health (app: FastifyInstance): Promise<void> {
       }
     }))
     if (Object.keys(reasons).length > 0) {
-      return reply.code(503).header('retry-after', '1').header('cache-control', 'no-store').send({ status: 'not_ready', reasons })
+      return reply.code(503).headers(errorHeaders(NOT_READY)).send({ status: 'not_ready', reasons })
     }
     return reply.header('cache-control', 'no-store').send({ status: 'ready' })
   })

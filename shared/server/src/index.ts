@@ -3,18 +3,19 @@
  * limit, timeouts), the Redis and health plugins, the error handler, and `runServer`, which loads config,
  * listens, and shuts down gracefully (in-flight requests finish, Redis closes, exit 0 on SIGTERM).
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type FastifyError } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import { randomUUID } from 'node:crypto'
 import { ConfigError, type BaseConfig } from '@uspl/config'
 import { loggerOptions } from '@uspl/logger'
-import { OAuthError, ApiError, isRedisUnavailable } from '@uspl/errors'
 import redisPlugin, { type RedisPluginOptions } from './redis-plugin.ts'
 import health from './health.ts'
 import { securityHeaders } from './security-headers.ts'
+import { errorHandler } from './error-handler.ts'
 import type { RedisClient } from '@uspl/redis'
 
 export { redisPlugin, health }
+export { errorHandler, errorHandlerFor, apiErrorHandler, sendError } from './error-handler.ts'
 export type { ReadinessCheck } from './redis-plugin.ts'
 
 declare module 'fastify' {
@@ -68,34 +69,6 @@ function trustProxy (value: string): boolean | number | string {
   if (value === 'true') return true
   if (/^\d+$/.test(value)) return Number(value)
   return value
-}
-
-/**
- * Maps errors to their wire format: OAuth errors per RFC 6749 §5.2, API errors as `{error:{code,message}}`,
- * Redis outages as 503 with Retry-After (fail closed), validation errors as 400.
- */
-export function errorHandler (this: FastifyInstance, err: FastifyError, request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply): void {
-  if (err instanceof OAuthError) {
-    if (err.statusCode >= 500) request.log.error({ err }, 'oauth server error')
-    reply.code(err.statusCode).headers({ 'cache-control': 'no-store', ...err.headers }).send(err.toJSON())
-    return
-  }
-  if (err instanceof ApiError) {
-    reply.code(err.statusCode).send(err.toJSON())
-    return
-  }
-  if (isRedisUnavailable(err)) {
-    request.log.warn({ err }, 'redis unavailable')
-    reply.code(503).header('retry-after', '2').send({ error: 'temporarily_unavailable', error_description: 'the service cannot reach its store; retry shortly' })
-    return
-  }
-  if (err.validation) {
-    reply.code(400).send({ error: 'invalid_request', error_description: err.message })
-    return
-  }
-  const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
-  if (status >= 500) request.log.error({ err }, 'request failed')
-  reply.code(status).send({ error: status >= 500 ? 'server_error' : 'invalid_request', error_description: status >= 500 ? 'internal error' : err.message })
 }
 
 export interface RunOptions<C extends BaseConfig> {

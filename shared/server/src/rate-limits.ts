@@ -19,7 +19,7 @@ import rateLimit from '@fastify/rate-limit'
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@uspl/config'
-import { OAuthError, ApiError } from '@uspl/errors'
+import { HttpError, OAuthError, ApiError } from '@uspl/errors'
 import { runScript, script } from '@uspl/redis'
 
 declare module 'fastify' {
@@ -61,13 +61,13 @@ export interface RateLimitConfig {
 export interface RateLimitOptions {
   service: string
   config: RateLimitConfig
-  /** the refusal in the service's wire format; `retryAfterS` is already in the headers */
-  error: (message: string, retryAfterS: number) => Error
+  /** the refusal in the service's wire format, carrying `retryAfterS` (its answer's Retry-After) */
+  error: (message: string, retryAfterS: number) => HttpError
 }
 
 /** The 429 of each wire format. */
-export const oauthTooMany = (message: string): Error => new OAuthError('temporarily_unavailable', message, 429)
-export const apiTooMany = (message: string): Error => new ApiError('rate_limited', message, 429)
+export const oauthTooMany = (message: string, retryAfterS: number): HttpError => new OAuthError('temporarily_unavailable', message, 429, { retryAfterS })
+export const apiTooMany = (message: string, retryAfterS: number): HttpError => new ApiError('rate_limited', message, 429, { retryAfterS })
 
 export const failureKeys = {
   address: (service: string, address: string) => `ratelimit:${service}:fail:ip:${address}`,
@@ -98,7 +98,6 @@ return 1
 /** Whether an error a route raised is a failed credential (not a malformed request or an outage). */
 function isCredentialFailure (err: unknown): boolean {
   if (err instanceof OAuthError) return ['invalid_client', 'invalid_grant', 'invalid_token', 'unauthorized_client'].includes(err.error) || err.statusCode === 401
-  if (err instanceof ApiError) return err.statusCode === 401
   return (err as { statusCode?: number }).statusCode === 401
 }
 
@@ -139,7 +138,7 @@ async function rateLimits (app: FastifyInstance, opts: RateLimitOptions): Promis
     const wait = await runScript(app.redis, CHECK(keys.length), ...keys, String(max)) as number
     if (wait > 0) {
       request.failureState = null // a refusal here is not another failure
-      reply.headers({ 'retry-after': String(wait), 'ratelimit-limit': String(max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(wait) })
+      reply.headers({ 'ratelimit-limit': String(max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(wait) })
       throw opts.error(`too many failed attempts; retry in ${wait} seconds`, wait)
     }
   }

@@ -2,7 +2,10 @@
  * RFC 6750 §3 challenges with the RFC 9728 resource_metadata parameter, as the MCP authorization spec
  * asks: 401 without an error code when no token was presented, `invalid_token` when one was, 403
  * `insufficient_scope` for a valid token without `mcp:tools`, 400 `invalid_request` for a token in the query.
+ * An AuthFailure is a catalogued OAuth error: its body is RFC 6750 §3.1's, a 503 carries Retry-After.
  */
+import { OAuthError, bearerChallenge } from '@uspl/errors'
+
 export const REQUIRED_SCOPE = 'mcp:tools'
 
 export type AuthFailureReason =
@@ -13,27 +16,26 @@ export type AuthFailureReason =
 
 export type BearerError = 'invalid_token' | 'invalid_request' | 'insufficient_scope'
 
-export class AuthFailure extends Error {
+/** the gateway cannot check a token right now (its keys or the denylist): retry after this */
+const UNAVAILABLE_RETRY_AFTER_S = 2
+
+export class AuthFailure extends OAuthError {
   constructor (
     readonly reason: AuthFailureReason,
-    readonly statusCode: 400 | 401 | 403 | 503,
+    statusCode: 400 | 401 | 403 | 503,
     /** the RFC 6750 error code; absent when the request carried no credentials at all */
     readonly bearerError: BearerError | null,
     description: string
   ) {
-    super(description)
+    super(bearerError ?? (statusCode === 503 ? 'temporarily_unavailable' : 'unauthorized'), description, statusCode, {
+      expose: true,
+      retryAfterS: statusCode === 503 ? UNAVAILABLE_RETRY_AFTER_S : undefined
+    })
     this.name = 'AuthFailure'
   }
 }
 
-function quote (value: string): string {
-  return `"${value.replace(/["\\]/g, '')}"`
-}
-
 export function challenge (resourceMetadataUrl: string, failure: AuthFailure | null): string {
-  const params = [`resource_metadata=${quote(resourceMetadataUrl)}`, `scope=${quote(REQUIRED_SCOPE)}`]
-  if (failure?.bearerError) {
-    params.push(`error=${quote(failure.bearerError)}`, `error_description=${quote(failure.message)}`)
-  }
-  return `Bearer ${params.join(', ')}`
+  const described = failure?.bearerError ? { error: failure.bearerError, error_description: failure.message } : {}
+  return bearerChallenge({ resource_metadata: resourceMetadataUrl, scope: REQUIRED_SCOPE, ...described })
 }

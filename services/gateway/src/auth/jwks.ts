@@ -12,18 +12,20 @@
  * and not once fetches have failed for longer than JWKS_CACHE_TTL_MS (a wrong JWKS_URL never turns ready).
  */
 import { createPublicKey } from 'node:crypto'
+import { HttpError } from '@uspl/errors'
 
-export class UnknownKeyError extends Error {
+/** The token names a key the issuer does not publish (or that we may not ask for yet): the token's fault (401). */
+export class UnknownKeyError extends HttpError {
   constructor (readonly kid: string, readonly fetched: boolean) {
-    super(fetched ? `no key ${kid} in the issuer's JWKS` : `unknown key ${kid} (JWKS refetch rate-limited)`)
+    super(401, 'invalid_token', fetched ? `no key ${kid} in the issuer's JWKS` : `unknown key ${kid} (JWKS refetch rate-limited)`)
     this.name = 'UnknownKeyError'
   }
 }
 
 /** The issuer's JWKS could not be fetched and no copy of the key is held: not the token's fault (503). */
-export class JwksUnavailableError extends Error {
+export class JwksUnavailableError extends HttpError {
   constructor (cause: unknown) {
-    super(`the issuer's JWKS cannot be fetched: ${(cause as Error).message}`, { cause })
+    super(503, 'temporarily_unavailable', `the issuer's JWKS cannot be fetched: ${(cause as Error).message}`, { cause, retryAfterS: 2 })
     this.name = 'JwksUnavailableError'
   }
 }

@@ -1,18 +1,21 @@
 /**
  * Verifies an access token on every /mcp request (GET streams included), in order:
  *   1. the token comes from the Authorization header only (a query-string token is refused);
- *   2. @fastify/jwt with the issuer's key (cached; see jwks.ts): ES256 only, typ at+jwt, iss exactly the
- *      issuer, aud containing this resource, exp/nbf with JWT_CLOCK_SKEW_S of skew, every claim present;
+ *   2. fast-jwt with the issuer's key (cached; see jwks.ts): ES256 only, typ at+jwt, exp/nbf with
+ *      JWT_CLOCK_SKEW_S of skew, every claim present; then aud containing this resource, iss exactly the issuer;
  *   3. the shared denylist in one Redis round trip (grant, client, jti); Redis unreachable refuses (503);
  *   4. the scope `mcp:tools`.
- * The verified token lands on `request.accessToken`.
+ * The verified token lands on `request.accessToken`. A refusal is an AuthFailure (challenges.ts), whose
+ * reason comes from what failed, read from fast-jwt's `TokenError.codes` and our own checks, never from
+ * an error's wording.
  */
 import fp from 'fastify-plugin'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
-import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Denylist, type DenyReason, type AccessTokenClaims } from '@uspl/core'
 import { isRedisUnavailable } from '@uspl/errors'
+import { sendError } from '@uspl/server'
 import { type Config, jwksUrl, resourceMetadataUrl } from '../config.ts'
 import { KeySource, UnknownKeyError, JwksUnavailableError } from './jwks.ts'
 import { AuthFailure, challenge, REQUIRED_SCOPE } from './challenges.ts'
@@ -43,13 +46,6 @@ export function verifiedToken (request: FastifyRequest): AccessToken {
 /** the contract the issuer signs (@uspl/core) */
 type Claims = AccessTokenClaims
 
-declare module '@fastify/jwt' {
-  interface FastifyJWT {
-    payload: Claims
-    user: Claims
-  }
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     accessToken: AccessToken | null
@@ -71,33 +67,44 @@ export interface VerifierOptions {
   config: Config
 }
 
-/** Maps what @fastify/jwt, fast-jwt and the key source throw to a reason and a status. */
+const invalid = (reason: AuthFailure['reason'], description: string): AuthFailure => new AuthFailure(reason, 401, 'invalid_token', description)
+
+/** fast-jwt's failures by their code (TokenError.codes); a code not listed is an invalid token. */
+const TOKEN_ERRORS: Partial<Record<string, () => AuthFailure>> = {
+  [TokenError.codes.expired]: () => invalid('expired', 'the token has expired'),
+  [TokenError.codes.inactive]: () => invalid('not_yet_valid', 'the token is not valid yet'),
+  [TokenError.codes.invalidType]: () => invalid('bad_type', 'the token is not an access token (typ at+jwt)'),
+  [TokenError.codes.malformed]: () => invalid('malformed_token', 'the token is not a well-formed JWT'),
+  [TokenError.codes.invalidPayload]: () => invalid('malformed_token', 'the token is not a well-formed JWT'),
+  [TokenError.codes.invalidAlgorithm]: () => invalid('bad_algorithm', 'only ES256 tokens are accepted'),
+  [TokenError.codes.missingSignature]: () => invalid('bad_algorithm', 'only ES256 tokens are accepted'),
+  [TokenError.codes.invalidKey]: () => invalid('bad_algorithm', 'only ES256 tokens are accepted'),
+  [TokenError.codes.invalidSignature]: () => invalid('bad_signature', 'the token signature is invalid'),
+  [TokenError.codes.missingRequiredClaim]: () => invalid('missing_claim', 'the token lacks a required claim'),
+  [TokenError.codes.invalidClaimType]: () => invalid('invalid_claim', 'the token is invalid'),
+  [TokenError.codes.invalidClaimValue]: () => invalid('invalid_claim', 'the token is invalid')
+}
+
+/** Maps what fast-jwt, the key source and our own checks throw to a reason and a status. */
 export function classify (err: unknown): AuthFailure {
   if (err instanceof AuthFailure) return err
   if (err instanceof JwksUnavailableError) return new AuthFailure('jwks_unavailable', 503, null, 'the authorization server\'s keys cannot be fetched; retry shortly')
   if (err instanceof UnknownKeyError) return new AuthFailure('unknown_kid', 401, 'invalid_token', 'the token is signed with a key this server does not know')
-  const code = (err as { code?: string }).code ?? ''
-  const message = (err as Error).message ?? ''
-  const invalid = (reason: AuthFailure['reason'], description: string): AuthFailure => new AuthFailure(reason, 401, 'invalid_token', description)
-  switch (code) {
-    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED': return invalid('expired', 'the token has expired')
-    case 'FAST_JWT_INACTIVE': return invalid('not_yet_valid', 'the token is not valid yet')
-    case 'FST_JWT_BAD_REQUEST': return new AuthFailure('malformed_header', 400, 'invalid_request', 'the Authorization header must be "Bearer <token>"')
-    case 'FAST_JWT_INVALID_TYPE': return invalid('bad_type', 'the token is not an access token (typ at+jwt)')
-    case 'FAST_JWT_MALFORMED': case 'FAST_JWT_INVALID_PAYLOAD':
-      return invalid('malformed_token', 'the token is not a well-formed JWT')
-    case 'FAST_JWT_INVALID_ALGORITHM': case 'FST_JWT_AUTHORIZATION_TOKEN_UNSIGNED': case 'FAST_JWT_MISSING_SIGNATURE':
-      return invalid('bad_algorithm', 'only ES256 tokens are accepted')
-    case 'FST_JWT_AUTHORIZATION_TOKEN_INVALID':
-      if (/claim is required/.test(message)) return invalid('missing_claim', 'the token lacks a required claim')
-      if (/iss claim/.test(message)) return invalid('wrong_issuer', 'the token was not issued by this server\'s authorization server')
-      if (/aud claim/.test(message)) return invalid('wrong_audience', 'the token was not issued for this resource')
-      if (/signature/i.test(message)) return invalid('bad_signature', 'the token signature is invalid')
-      if (/key/i.test(message)) return invalid('bad_algorithm', 'only ES256 tokens are accepted')
-      return invalid('invalid_claim', 'the token is invalid')
-  }
-  if (/typ/i.test(message)) return invalid('bad_type', 'the token is not an access token (typ at+jwt)')
-  return invalid('malformed_token', 'the token is invalid')
+  return (err instanceof TokenError ? TOKEN_ERRORS[err.code]?.() : undefined) ?? invalid('malformed_token', 'the token is invalid')
+}
+
+/** The audience and the issuer, checked here (after fast-jwt's exp and nbf) so each failure is named by its step. */
+function checkAudienceAndIssuer (claims: Claims, resource: string, issuer: string): void {
+  const aud: unknown = claims.aud
+  const audiences: unknown[] = Array.isArray(aud) ? aud : [aud]
+  if (!audiences.every((a) => typeof a === 'string') || !audiences.includes(resource)) throw invalid('wrong_audience', 'the token was not issued for this resource')
+  if (claims.iss !== issuer) throw invalid('wrong_issuer', 'the token was not issued by this server\'s authorization server')
+}
+
+/** `Bearer <token>` with exactly one space and a token, or null (RFC 6750 §2.1) */
+function headerToken (authorization: string): string | null {
+  const parts = authorization.split(' ')
+  return parts.length === 2 && parts[1] ? parts[1] : null
 }
 
 function isNonEmptyString (v: unknown): v is string {
@@ -188,38 +195,43 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
   const denylist = new Denylist(app.redis)
   const verified = new VerifiedTokens(VERIFIED_CACHE_SIZE, config.JWT_CLOCK_SKEW_S)
 
-  await app.register(fastifyJwt, {
-    secret: async (_request: FastifyRequest, tokenOrHeader: TokenOrHeader): Promise<string> => {
-      const header = 'header' in tokenOrHeader ? tokenOrHeader.header : tokenOrHeader
-      // refuse before any key lookup: alg none, HS256 with the public key, RS256…
-      if (header.alg !== 'ES256') throw new AuthFailure('bad_algorithm', 401, 'invalid_token', 'only ES256 tokens are accepted')
-      if (typeof header.kid !== 'string' || header.kid === '') throw new AuthFailure('malformed_token', 401, 'invalid_token', 'the token names no key (kid)')
-      return keys.publicKey(header.kid)
-    },
-    decode: { complete: true },
-    verify: {
-      algorithms: ['ES256'],
-      checkTyp: 'at+jwt',
-      allowedIss: config.ISSUER_URL,
-      allowedAud: config.GATEWAY_RESOURCE_URL,
-      clockTolerance: config.JWT_CLOCK_SKEW_S * 1000,
-      requiredClaims: [...REQUIRED_CLAIMS]
-    },
-    messages: { authorizationTokenInvalid: (err: Error) => err.message }
-  })
+  const decode = createDecoder({ complete: true })
+  /** one fast-jwt verifier per issuer key (a handful: the keys the JWKS published while this replica ran) */
+  const verifiers = new Map<string, (token: string) => Claims>()
+  const verifierFor = (pem: string): (token: string) => Claims => {
+    let verify = verifiers.get(pem)
+    if (verify === undefined) {
+      verify = createVerifier({
+        key: pem,
+        algorithms: ['ES256'],
+        checkTyp: 'at+jwt',
+        clockTolerance: config.JWT_CLOCK_SKEW_S * 1000,
+        requiredClaims: [...REQUIRED_CLAIMS]
+      }) as (token: string) => Claims
+      verifiers.set(pem, verify)
+    }
+    return verify
+  }
+
+  /** 2. the signature and the claims: decode the header, fetch its key, verify, then aud and iss. */
+  async function verifyJwt (raw: string): Promise<Claims> {
+    const { header } = decode(raw) as { header: { alg?: unknown, kid?: unknown } }
+    // refuse before any key lookup: alg none, HS256 with the public key, RS256…
+    if (header.alg !== 'ES256') throw new AuthFailure('bad_algorithm', 401, 'invalid_token', 'only ES256 tokens are accepted')
+    if (typeof header.kid !== 'string' || header.kid === '') throw new AuthFailure('malformed_token', 401, 'invalid_token', 'the token names no key (kid)')
+    const claims = verifierFor(await keys.publicKey(header.kid))(raw)
+    checkAudienceAndIssuer(claims, config.GATEWAY_RESOURCE_URL, config.ISSUER_URL)
+    return claims
+  }
 
   app.decorateRequest('accessToken', null)
 
   function refuse (request: FastifyRequest, reply: FastifyReply, failure: AuthFailure): FastifyReply {
     metrics.authFailures.inc({ reason: failure.reason })
     request.log.info({ reason: failure.reason, status: failure.statusCode }, 'request refused')
-    reply.code(failure.statusCode).header('cache-control', 'no-store')
-    if (failure.statusCode === 503) {
-      reply.header('retry-after', '2')
-    } else {
-      reply.header('www-authenticate', challenge(metadataUrl, failure))
-    }
-    return reply.send({ error: failure.bearerError ?? (failure.statusCode === 503 ? 'temporarily_unavailable' : 'unauthorized'), error_description: failure.message })
+    // a 503 is not the token's fault: no challenge, a Retry-After instead (the failure carries it)
+    if (failure.statusCode !== 503) failure.challenge = challenge(metadataUrl, failure)
+    return sendError(reply, failure)
   }
 
   async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -233,12 +245,14 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
     if (!/^Bearer\s/i.test(request.headers.authorization)) {
       return void refuse(request, reply, new AuthFailure('malformed_header', 401, 'invalid_request', 'the Authorization header must be "Bearer <token>"'))
     }
-    const raw = bearerToken(request)
-    let token = verified.get(raw)
+    let token = verified.get(bearerToken(request))
     if (token === undefined) {
+      const raw = headerToken(request.headers.authorization)
+      if (raw === null) {
+        return void refuse(request, reply, new AuthFailure('malformed_header', 400, 'invalid_request', 'the Authorization header must be "Bearer <token>"'))
+      }
       try {
-        const claims = await request.jwtVerify<Claims>()
-        token = toAccessToken(raw, claims, config.JWT_CLOCK_SKEW_S, resource)
+        token = toAccessToken(raw, await verifyJwt(raw), config.JWT_CLOCK_SKEW_S, resource)
       } catch (err) {
         const failure = classify(err)
         if (failure.statusCode === 503) request.log.warn({ err }, 'token verification could not complete')

@@ -16,7 +16,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import https from 'node:https'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayMetrics } from '../metrics.ts'
-import { rpcErrorBody } from './rpc-errors.ts'
+import { RpcError, RpcCode, writeError } from '@uspl/errors'
 
 export const FORWARDED_BY = 'x-uspl-forwarded-by'
 
@@ -129,9 +129,10 @@ export class Forwarder {
         const gone = OWNER_GONE.has(err.code ?? '')
         count(gone ? 'owner_gone' : 'upstream_error')
         log.warn({ err, owner: target.replica, ownerUrl: target.url }, gone ? 'the replica owning the session is gone' : 'forwarding to the replica owning the session failed')
-        const [status, code, message] = gone ? [404, -32001, 'Session not found'] : [502, -32603, 'Bad Gateway: the replica holding this session did not answer']
-        res.writeHead(status, { ...localHeaders, 'content-type': 'application/json', 'cache-control': 'no-store', 'x-request-id': requestId })
-        res.end(rpcErrorBody(code, message))
+        const refusal = gone
+          ? new RpcError(404, RpcCode.SessionNotFound, 'Session not found', { noStore: true })
+          : new RpcError(502, RpcCode.InternalError, 'Bad Gateway: the replica holding this session did not answer', { noStore: true })
+        writeError(res, refusal, { ...localHeaders, 'x-request-id': requestId })
       })
       upstream.end(payload)
     })

@@ -21,7 +21,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js'
-import { rpcErrorBody } from './rpc-errors.ts'
+import { RpcError, RpcCode, writeError } from '@uspl/errors'
 
 /** a POST's SSE answer starts (headers sent) after this long even when no event is ready yet */
 export const HEADERS_AFTER_MS = 50
@@ -109,15 +109,13 @@ export class HttpServerTransport implements Transport {
       case 'GET': return this.get(req, res, opts)
       case 'DELETE': return this.delete(req, res, opts)
       default:
-        res.writeHead(405, { ...opts.headers, allow: 'GET, POST, DELETE', 'content-type': 'application/json' })
-        res.end(rpcErrorBody(-32000, 'Method not allowed.'))
+        writeError(res, new RpcError(405, RpcCode.ServerError, 'Method not allowed.'), { ...opts.headers, allow: 'GET, POST, DELETE' })
     }
   }
 
   private refuse (res: ServerResponse, opts: HandleOptions, status: number, code: number, message: string): void {
     this.onerror?.(new Error(message))
-    res.writeHead(status, { ...opts.headers, 'content-type': 'application/json' })
-    res.end(rpcErrorBody(code, message))
+    writeError(res, new RpcError(status, code, message), opts.headers)
   }
 
   private badVersion (req: IncomingMessage, res: ServerResponse, opts: HandleOptions): boolean {

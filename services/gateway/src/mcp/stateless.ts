@@ -19,7 +19,7 @@ import { verifiedToken } from '../auth/verifier.ts'
 import { AuthFailure, challenge } from '../auth/challenges.ts'
 import type { GatewayMetrics } from '../metrics.ts'
 import { INSTRUCTIONS, SERVER_INFO } from './server.ts'
-import { rpcErrorBody } from './rpc-errors.ts'
+import { RpcError, RpcCode, writeError } from '@uspl/errors'
 import type { ToolCatalog } from './catalog.ts'
 import type { AbortReason, SessionRegistry } from './sessions.ts'
 
@@ -105,15 +105,13 @@ export class StatelessEndpoint {
       if (res.headersSent) return void res.end()
       if (why === 'revoked' || why === 'expired') {
         const failure = new AuthFailure(why === 'revoked' ? 'grant_revoked' : 'expired', 401, 'invalid_token', why === 'revoked' ? 'access was revoked while this request was in flight' : 'the token expired while this request was in flight')
-        res.writeHead(401, { ...local, 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': challenge(this.opts.resourceMetadataUrl, failure) })
-        return void res.end(JSON.stringify({ error: 'invalid_token', error_description: failure.message }))
+        failure.challenge = challenge(this.opts.resourceMetadataUrl, failure)
+        return void writeError(res, failure, local)
       }
       if (why === 'shutdown') {
-        res.writeHead(503, { ...local, 'content-type': 'application/json', 'retry-after': '2' })
-        return void res.end(rpcErrorBody(-32000, 'Service Unavailable: this replica is shutting down; retry'))
+        return void writeError(res, new RpcError(503, RpcCode.ServerError, 'Service Unavailable: this replica is shutting down; retry', { retryAfterS: 2 }), local)
       }
-      res.writeHead(500, { ...local, 'content-type': 'application/json' })
-      res.end(rpcErrorBody(-32603, 'Internal error'))
+      writeError(res, new RpcError(500, RpcCode.InternalError, 'Internal error'), local)
     }
     // a stream (subscriptions/listen, a long tool call) ends when its token does, like a 2025 GET stream
     const expiry = setTimeout(() => finish('expired'), Math.max(0, token.exp * 1000 - Date.now()))

@@ -30,7 +30,8 @@ import type { StatelessEndpoint } from '../mcp/stateless.ts'
 import type { ToolCatalog } from '../mcp/catalog.ts'
 import { sessionServer } from '../mcp/server.ts'
 import { HttpServerTransport } from '../mcp/http-transport.ts'
-import { rpcErrorBody, sendRpcError } from '../mcp/rpc-errors.ts'
+import { RpcError, RpcCode, writeError } from '@uspl/errors'
+import { sendError } from '@uspl/server'
 
 export interface McpEndpointOptions {
   config: Config
@@ -97,9 +98,9 @@ export class McpEndpoint {
   refuse (reply: FastifyReply, reason: Refusal): FastifyReply {
     this.app.metrics.sessionRefusals.inc({ reason })
     switch (reason) {
-      case 'missing_session_id': return sendRpcError(reply, 400, -32000, 'Bad Request: Mcp-Session-Id header is required')
-      case 'session_cap': return sendRpcError(reply, 429, -32000, `Too many open sessions for this authorization (at most ${this.opts.config.MAX_SESSIONS_PER_GRANT}); close one (HTTP DELETE) or wait for idle ones to expire`, 60)
-      default: return sendRpcError(reply, 404, -32001, 'Session not found')
+      case 'missing_session_id': return sendError(reply, new RpcError(400, RpcCode.ServerError, 'Bad Request: Mcp-Session-Id header is required', { noStore: true }))
+      case 'session_cap': return sendError(reply, new RpcError(429, RpcCode.ServerError, `Too many open sessions for this authorization (at most ${this.opts.config.MAX_SESSIONS_PER_GRANT}); close one (HTTP DELETE) or wait for idle ones to expire`, { noStore: true, retryAfterS: 60 }))
+      default: return sendError(reply, new RpcError(404, RpcCode.SessionNotFound, 'Session not found', { noStore: true }))
     }
   }
 
@@ -132,7 +133,7 @@ export class McpEndpoint {
       owner = await this.opts.index.locate(sessionId)
     } catch (err) {
       request.log.warn({ err, sessionId }, 'the session index cannot be read')
-      return void sendRpcError(reply, 503, -32000, 'Service Unavailable: the session index cannot be read; retry shortly', 2)
+      return void sendError(reply, new RpcError(503, RpcCode.ServerError, 'Service Unavailable: the session index cannot be read; retry shortly', { noStore: true, retryAfterS: 2 }))
     }
     if (!owner || owner.replica === this.opts.replica || owner.url === '' || owner.url === this.opts.replicaUrl) return void this.refuse(reply, 'unknown_session')
     if (owner.grantId !== token.grantId) {
@@ -177,7 +178,7 @@ export class McpEndpoint {
       session.transport.handle(request.raw, res, request.body, { authInfo: token.authInfo, headers })
     } catch (err) {
       request.log.error({ err, sessionId: session.id }, 'MCP request failed')
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(rpcErrorBody(-32603, 'Internal error'))
+      if (!res.headersSent) writeError(res, new RpcError(500, RpcCode.InternalError, 'Internal error'))
       else if (!res.writableEnded) res.destroy()
       return
     }

@@ -5,7 +5,7 @@
  * (disabling the client, so no token of it passes the gateway), then removes it.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { RegistrationError } from '@uspl/errors'
+import { RegistrationError, bearerChallenge } from '@uspl/errors'
 import { clientInformation } from '../lib/client-response.ts'
 
 interface Params { clientId: string }
@@ -18,9 +18,7 @@ export default async function clientConfiguration (app: FastifyInstance): Promis
     const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : ''
     const { clientId } = request.params
     if (!token || token.length > 256 || !await clients.verifyRegistrationToken(clientId, token)) {
-      const err = new RegistrationError('invalid_token', 'the registration access token is missing or invalid for this client', 401)
-      Object.assign(err.headers, { 'www-authenticate': 'Bearer error="invalid_token"' })
-      throw err
+      throw new RegistrationError('invalid_token', 'the registration access token is missing or invalid for this client', 401, { challenge: bearerChallenge({ error: 'invalid_token' }) })
     }
     return clientId
   }

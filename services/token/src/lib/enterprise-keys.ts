@@ -6,14 +6,16 @@
  * be reached unless an operator listed it. Fetched sets are cached (ENTERPRISE_JWKS_CACHE_S); a `kid` the
  * cache does not know refetches, at most once every REFETCH_MIN_MS per URL (key rotation at the IdP).
  */
+import { HttpError } from '@uspl/errors'
 import { assertPublicJwks, JoseError, verifyJws, type DecodedJws, type EnterpriseIssuer, type Jwk, type Jwks } from '@uspl/core'
 
 export const REFETCH_MIN_MS = 10000
 const MAX_BYTES = 64 * 1024
 
-export class JwksUnavailableError extends Error {
+/** An enterprise issuer's keys could not be fetched: ours to retry, not the caller's fault (503). */
+export class JwksUnavailableError extends HttpError {
   constructor (message: string) {
-    super(message)
+    super(503, 'temporarily_unavailable', message, { retryAfterS: 5 })
     this.name = 'JwksUnavailableError'
   }
 }

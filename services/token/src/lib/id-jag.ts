@@ -58,7 +58,7 @@ async function verifySignature (deps: IdJagDeps, issuer: EnterpriseIssuer, jws: 
     await deps.keys.verify(issuer, jws, { typ: [ID_JAG_TYP] })
   } catch (err) {
     if (err instanceof JoseError) throw refuse(`the assertion's signature was not accepted: ${err.message}`)
-    if (err instanceof JwksUnavailableError) throw new OAuthError('temporarily_unavailable', 'the enterprise issuer\'s keys could not be read; retry shortly', 503, { 'retry-after': '5' })
+    if (err instanceof JwksUnavailableError) throw new OAuthError('temporarily_unavailable', 'the enterprise issuer\'s keys could not be read; retry shortly', 503, { retryAfterS: err.retryAfterS })
     throw err
   }
 }

@@ -14,13 +14,15 @@
  */
 import { CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED, CLOCK_SKEW_S, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED, decodeJws, emailDomain, hashSecret, JoseError, keys, nowSeconds, type AccountStore, type DecodedJws, type EnterpriseIssuer, type EnterpriseIssuerStore, type User } from '@uspl/core'
 import type { RedisClient } from '@uspl/redis'
+import { SecEventError, type SecEventErrorCode } from '@uspl/errors'
 import { JwksUnavailableError, type EnterpriseKeys } from './enterprise-keys.ts'
 
-export type SsfErrorCode = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied'
+export type SsfErrorCode = SecEventErrorCode
 
-export class SsfRefusal extends Error {
-  constructor (readonly err: SsfErrorCode, description: string, readonly issuer: EnterpriseIssuer | null = null) {
-    super(description)
+/** A refused SET (400, RFC 8935 §2.4), with the issuer it named when known (for the audit record). */
+export class SsfRefusal extends SecEventError {
+  constructor (err: SsfErrorCode, description: string, readonly issuer: EnterpriseIssuer | null = null) {
+    super(err, description)
     this.name = 'SsfRefusal'
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { nowSeconds } from '@uspl/core'
-import { OAuthError } from '@uspl/errors'
+import { OAuthError, bearerChallenge } from '@uspl/errors'
 import { readAccessToken } from '../lib/jwt.ts'
 import { param } from '../lib/oauth.ts'
 
@@ -17,7 +17,7 @@ export default async function introspect (app: FastifyInstance): Promise<void> {
     const header = request.headers.authorization
     const key = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : ''
     const apiKey = key ? await apiKeys.verify(key) : null
-    if (!apiKey) throw new OAuthError('invalid_client', 'introspection needs an operator API key: Authorization: Bearer uspl_…', 401, { 'www-authenticate': 'Bearer realm="introspect"' })
+    if (!apiKey) throw new OAuthError('invalid_client', 'introspection needs an operator API key: Authorization: Bearer uspl_…', 401, { challenge: bearerChallenge({ realm: 'introspect' }) })
   }
 
   async function accessToken (token: string): Promise<Record<string, unknown> | null> {

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { constantTimeEqual, nowSeconds, randomToken } from '@uspl/core'
+import { HttpError, errorHeaders } from '@uspl/errors'
 import { signinPage, signedInPage, errorPage, type SigninPurpose } from '../lib/html.ts'
 import { safeReturnTo } from '../lib/oauth.ts'
 
@@ -68,8 +69,10 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     // step: slow down repeated failures (the attempt is counted before the password is checked)
     const wait = await throttle.reserve(email, request.ip)
     if (wait > 0) {
-      reply.header('retry-after', String(wait))
-      return signinPage(reply, { returnTo, csrf, email, error: `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`, status: 429 })
+      // the page is the answer; the refusal's headers are the catalogue's
+      const message = `Too many failed attempts. Try again in ${Math.ceil(wait / 60)} minute(s).`
+      reply.headers(errorHeaders(new HttpError(429, 'too_many_attempts', message, { retryAfterS: wait })))
+      return signinPage(reply, { returnTo, csrf, email, error: message, status: 429 })
     }
     // step: check the password
     const user = await accounts.verifyPassword(email, password)

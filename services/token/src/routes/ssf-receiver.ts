@@ -8,6 +8,8 @@
  * Authenticated by the SET's own signature: no other credential is asked for.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { SecEventError } from '@uspl/errors'
+import { sendError } from '@uspl/server'
 import { CAEP_SESSION_REVOKED, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED, keys, type RevocationResult } from '@uspl/core'
 import { readSet, RECEIVED_EVENTS, SsfRefusal, type ReceivedSet } from '../lib/ssf-receiver.ts'
 import { JwksUnavailableError } from '../lib/enterprise-keys.ts'
@@ -46,7 +48,7 @@ export default async function ssfReceiver (app: FastifyInstance): Promise<void> 
     const refuse = async (err: SsfRefusal): Promise<FastifyReply> => {
       await audit({ outcome: 'refused', err: err.err, description: err.message, issuer: err.issuer?.issuer })
       request.log.warn({ err: err.err, issuer: err.issuer?.id }, 'security event refused')
-      return reply.code(400).header('cache-control', 'no-store').send({ err: err.err, description: err.message })
+      return sendError(reply, err)
     }
     // step: content type (RFC 8935 §2.1)
     const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
@@ -59,7 +61,7 @@ export default async function ssfReceiver (app: FastifyInstance): Promise<void> 
       if (err instanceof SsfRefusal) return refuse(err)
       if (err instanceof JwksUnavailableError) {
         request.log.warn({ err }, 'security event: the issuer\'s keys are unavailable')
-        return reply.code(503).header('retry-after', '5').send({ err: 'invalid_key', description: 'the issuer\'s keys could not be read; retry shortly' })
+        return sendError(reply, new SecEventError('invalid_key', 'the issuer\'s keys could not be read; retry shortly', 503, { retryAfterS: err.retryAfterS }))
       }
       throw err
     }

@@ -10,7 +10,7 @@
  * Errors are `{"error":{"code","message"}}`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from '@uspl/errors'
+import { ApiError, bearerChallenge } from '@uspl/errors'
 import {
   ApiKeyStore, DELIVERY_POLL, DELIVERY_PUSH, SSF_VERIFICATION, StreamInputError, newId, nowSeconds, publicStream, pushSet, signSet,
   type SsfStream, type SsfStreamInput, type StreamStatus
@@ -61,8 +61,7 @@ export default async function ssf (app: FastifyInstance): Promise<void> {
     operator.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')
       if (!match || !await apiKeys.verify(match[1])) {
-        reply.header('www-authenticate', 'Bearer realm="uspl-ssf"')
-        throw new ApiError('unauthenticated', 'send an operator API key as a Bearer token', 401)
+        throw new ApiError('unauthenticated', 'send an operator API key as a Bearer token', 401, { challenge: bearerChallenge({ realm: 'uspl-ssf' }) })
       }
     })
 
