@@ -43,8 +43,8 @@ export default async function pageRoutes (app: FastifyInstance, opts: { config: 
     if (who.type !== 'user') throw new Error('unreachable: auth "user" admits users only')
     const [connections, apiKeys, user] = await Promise.all([
       activeGrants(app, { userId: who.userId }).then((grants) => toConnections(app, grants)),
-      app.domain.apiKeys.list({ userId: who.userId }),
-      app.domain.accounts.getUser(who.userId)
+      app.connectionsContext.apiKeys.list({ userId: who.userId }),
+      app.connectionsContext.accounts.getUser(who.userId)
     ])
     const nonce = randomBytes(16).toString('base64')
     // sign-out is the token service's (it owns the session), and comes back here (then to sign-in)
