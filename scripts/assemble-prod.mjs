@@ -3,7 +3,7 @@
 //
 //   node scripts/assemble-prod.mjs <out> [--skip-build] [-- <extra pnpm options, e.g. --store-dir /pnpm-store>]
 //
-// Steps: 1. compile every package (`tsc -b tsconfig.build.json`, the same as `npm run build`);
+// Steps: 1. build (scripts/lib.mjs `build`, the same as `npm run build`: tsc -b, the page bundle);
 // 2. per service, `pnpm deploy --legacy --prod --offline` into <out>/services/<name>: its package.json,
 //    its dist/ and a node_modules with its production dependencies only (workspace packages contribute their
 //    dist/ only, through their `files` field), and the same for the operator CLI (shared/cli) into <out>/cli;
@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { root, pnpmCommand, serviceNames } from './lib.mjs'
+import { root, pnpmCommand, serviceNames, build as buildAll } from './lib.mjs'
 
 function run (cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], ...opts })
@@ -90,7 +90,13 @@ export function devPackagesIn (dir) {
 
 export function assemble (out, { build = true, pnpmArgs = [] } = {}) {
   out = resolve(out)
-  if (build) run(join(root, 'node_modules', '.bin', 'tsc'), ['-b', 'tsconfig.build.json'])
+  if (build) {
+    const failed = buildAll({ stdio: ['ignore', 'inherit', 'inherit'] })
+    if (failed) {
+      console.error(`assemble-prod: the build failed (${failed})`)
+      process.exit(1)
+    }
+  }
   rmSync(out, { recursive: true, force: true })
   mkdirSync(join(out, 'services'), { recursive: true })
   const [pnpm, ...pre] = pnpmCommand()
