@@ -9,6 +9,7 @@
 #
 #   docker run IMAGE node --conditions=compiled services/token/dist/server.js
 #   docker run IMAGE node --conditions=compiled services/connections/dist/worker.js   # the follow-up worker
+#   docker run IMAGE node --conditions=compiled cli/dist/cli.js seed                   # the operator CLI
 #
 # With no command the image runs the gateway.
 

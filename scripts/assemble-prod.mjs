@@ -3,16 +3,18 @@
 //
 //   node scripts/assemble-prod.mjs <out> [--skip-build] [-- <extra pnpm options, e.g. --store-dir /pnpm-store>]
 //
-// Steps: 1. compile every package (`tsc -b tsconfig.build.json`, the same as `npm run build`);
+// Steps: 1. build (scripts/lib.mjs `build`, the same as `npm run build`: tsc -b, the page bundle);
 // 2. per service, `pnpm deploy --legacy --prod --offline` into <out>/services/<name>: its package.json,
 //    its dist/ and a node_modules with its production dependencies only (workspace packages contribute their
-//    dist/ only, through their `files` field); 3. copy scripts/healthcheck.mjs to <out>; 4. refuse the
-//    folder (exit 1) when any development-only package reached it.
-// A service runs from <out> as `node --conditions=compiled services/<name>/dist/server.js`.
+//    dist/ only, through their `files` field), and the same for the operator CLI (shared/cli) into <out>/cli;
+//    3. copy scripts/healthcheck.mjs to <out>; 4. refuse the folder (exit 1) when any development-only
+//    package reached it.
+// A service runs from <out> as `node --conditions=compiled services/<name>/dist/server.js`, the CLI as
+// `node --conditions=compiled cli/dist/cli.js <command>`.
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { root, pnpmCommand, serviceNames } from './lib.mjs'
+import { root, pnpmCommand, serviceNames, build as buildAll } from './lib.mjs'
 
 function run (cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], ...opts })
@@ -88,24 +90,32 @@ export function devPackagesIn (dir) {
 
 export function assemble (out, { build = true, pnpmArgs = [] } = {}) {
   out = resolve(out)
-  if (build) run(join(root, 'node_modules', '.bin', 'tsc'), ['-b', 'tsconfig.build.json'])
+  if (build) {
+    const failed = buildAll({ stdio: ['ignore', 'inherit', 'inherit'] })
+    if (failed) {
+      console.error(`assemble-prod: the build failed (${failed})`)
+      process.exit(1)
+    }
+  }
   rmSync(out, { recursive: true, force: true })
   mkdirSync(join(out, 'services'), { recursive: true })
   const [pnpm, ...pre] = pnpmCommand()
-  for (const name of serviceNames()) {
-    const dest = join(out, 'services', name)
-    run(pnpm, [...pre, 'deploy', '--legacy', '--prod', '--offline', '--reporter=append-only', '--filter', `@uspl/${name}`, ...pnpmArgs, dest],
+  const deploy = (pkg, dest, entry) => {
+    run(pnpm, [...pre, 'deploy', '--legacy', '--prod', '--offline', '--reporter=append-only', '--filter', pkg, ...pnpmArgs, dest],
       { env: { ...process.env, npm_config_update_notifier: 'false' } })
-    if (!existsSync(join(dest, 'dist', 'server.js'))) {
-      console.error(`assemble-prod: ${dest}/dist/server.js is missing (did the build run?)`)
+    if (!existsSync(join(dest, entry))) {
+      console.error(`assemble-prod: ${dest}/${entry} is missing (did the build run?)`)
       process.exit(1)
     }
     const present = devPackagesIn(dest)
     if (present.length > 0) {
-      console.error(`assemble-prod: development-only packages in ${name}'s production folder: ${present.join(', ')}`)
+      console.error(`assemble-prod: development-only packages in ${pkg}'s production folder: ${present.join(', ')}`)
       process.exit(1)
     }
   }
+  for (const name of serviceNames()) deploy(`@uspl/${name}`, join(out, 'services', name), join('dist', 'server.js'))
+  // the operator command line, run in a service's container: node --conditions=compiled cli/dist/cli.js <command>
+  deploy('@uspl/cli', join(out, 'cli'), join('dist', 'cli.js'))
   cpSync(join(root, 'scripts', 'healthcheck.mjs'), join(out, 'healthcheck.mjs'))
   return out
 }
@@ -121,5 +131,5 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(root, 'scripts', 'as
     process.exit(2)
   }
   const out = assemble(outArg, { build: !own.includes('--skip-build'), pnpmArgs })
-  console.log(`assemble-prod: production folder ready in ${out} (services: ${serviceNames().join(', ')})`)
+  console.log(`assemble-prod: production folder ready in ${out} (services: ${serviceNames().join(', ')}; the CLI in cli/)`)
 }

@@ -25,6 +25,26 @@ export function serviceNames () {
   return readdirSync(join(root, 'services')).filter((name) => existsSync(join(root, 'services', name, 'src', 'server.ts'))).sort()
 }
 
+/**
+ * The build's steps (npm run build, npm start, the production folder): compile every package (`tsc -b
+ * tsconfig.build.json`), type-check the browser code in its own project (DOM, no Node), and bundle the
+ * account page's script into services/connections/dist/browser/page.js, which the compiled connections
+ * service reads. Returns null, or the step that failed.
+ */
+export function build ({ stdio = 'inherit' } = {}) {
+  const tsc = join(root, 'node_modules', '.bin', 'tsc')
+  const steps = [
+    [tsc, ['-b', 'tsconfig.build.json']],
+    [tsc, ['-p', 'services/connections/src/browser/tsconfig.json']],
+    [process.execPath, ['--conditions=compiled', 'services/connections/dist/views/page-script.js']]
+  ]
+  for (const [cmd, args] of steps) {
+    const r = spawnSync(cmd, args, { cwd: root, stdio })
+    if (r.status !== 0) return `${cmd === tsc ? 'tsc' : 'node'} ${args.join(' ')} (exit ${r.status ?? r.signal})`
+  }
+  return null
+}
+
 /** Installs the workspace with the pinned pnpm through npx (no global pnpm, no corepack). */
 export function install () {
   if (process.env.SKIP_INSTALL === '1') return

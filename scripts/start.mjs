@@ -1,4 +1,4 @@
-// `npm start [-- --private-redis]`: installs the workspace, compiles it (`tsc -b`, incremental), finds (or
+// `npm start [-- --private-redis]`: installs the workspace, builds it (`tsc -b`, incremental, and the page bundle), finds (or
 // starts) Redis, and runs every service from its compiled entry, the way the image does, with log lines
 // marked by name. The follow-up worker runs as its own process (the connections API with
 // WORKER_ENABLED=false), as in compose and k8s.
@@ -10,8 +10,7 @@
 // A PORT in the environment applies to every process (tests set PORT=0).
 import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { join } from 'node:path'
-import { root, install, ensureRedis, writeSuiteEnv, removeSuiteEnv, suiteEnvFile } from './lib.mjs'
+import { root, install, build, ensureRedis, writeSuiteEnv, removeSuiteEnv, suiteEnvFile } from './lib.mjs'
 
 /** One entry per process; a new service adds one line. */
 const PROCESSES = [
@@ -30,9 +29,9 @@ const say = (line) => process.stdout.write(`${mark('suite', 1)}${line}\n`)
 process.stdout.on('error', () => {})
 
 install()
-const build = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), ['-b', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
-if (build.status !== 0) {
-  console.error('npm start: the build failed (tsc -b tsconfig.build.json)')
+const failed = build()
+if (failed) {
+  console.error(`npm start: the build failed (${failed})`)
   process.exit(1)
 }
 const redis = await ensureRedis({ persist: true, privateOnly: process.argv.includes('--private-redis') })

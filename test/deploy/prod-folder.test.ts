@@ -48,6 +48,22 @@ t.test('the production folder holds compiled JavaScript and production dependenc
   }
 })
 
+t.test('the operator CLI runs from it as the image runs it, on production dependencies only', async (t) => {
+  const dir = await productionFolder(t)
+  const cli = join(dir, 'cli')
+  t.ok(existsSync(join(cli, 'dist', 'cli.js')), 'cli/dist/cli.js')
+  t.notOk(existsSync(join(cli, 'src')), 'no sources')
+  t.same(readdirSync(join(cli, 'node_modules', '.pnpm')).filter((d) => DEV_TOOLS.test(d)), [], 'no tap, typescript, tsx, playwright-core or @uspl/testing')
+  const r = await testRedis(t)
+  const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production', SIGNING_KEYS_KEK: randomBytes(32).toString('base64'), REDIS_URL: r.url, REDIS_PREFIX: r.prefix }
+  const created = spawnSync(process.execPath, ['--conditions=compiled', 'cli/dist/cli.js', 'create-api-key', '--name', 'prod-folder', '--json'], { cwd: dir, env, encoding: 'utf8' })
+  t.equal(created.status, 0, `create-api-key exits 0: ${created.stderr}`)
+  t.match(JSON.parse(created.stdout), { kind: 'operator', key: /^uspl_/ }, 'and prints the key once')
+  const listed = spawnSync(process.execPath, ['--conditions=compiled', 'cli/dist/cli.js', 'list-api-keys'], { cwd: dir, env, encoding: 'utf8' })
+  t.equal(listed.status, 0, listed.stderr)
+  t.match(listed.stdout, /\toperator\tprod-folder\t/, 'the key is listed')
+})
+
 t.test('every service and the worker start from it with the image\'s command, ready on a real Redis; a real flow runs', async (t) => {
   const dir = await productionFolder(t)
   const r = await testRedis(t)

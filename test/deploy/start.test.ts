@@ -61,7 +61,7 @@ t.test('SIGTERM to npm stops every process and the private Redis; the CLI finds 
   t.notMatch(s.output(), /Unhandled error event|Stream isn't writeable/, 'no Redis error stack at start')
 
   const env: Record<string, string | undefined> = { ...process.env, USPL_DATA_DIR: s.dataDir, REDIS_URL: undefined }
-  const cli = spawnSync(process.execPath, [join(ROOT, 'scripts', 'run.mjs'), 'services/token/src/cli.ts', 'create-api-key', '--name', 'start-test', '--json'], { cwd: ROOT, env, encoding: 'utf8' })
+  const cli = spawnSync(process.execPath, [join(ROOT, 'scripts', 'run.mjs'), 'shared/cli/src/cli.ts', 'create-api-key', '--name', 'start-test', '--json'], { cwd: ROOT, env, encoding: 'utf8' })
   t.equal(cli.status, 0, `npm run cli reaches the suite's Redis with REDIS_URL unset: ${cli.stderr}`)
   t.match(JSON.parse(cli.stdout), { key: /^uspl_/ })
 
@@ -82,7 +82,7 @@ t.test('npm killed outright: the supervisor notices and stops everything', async
 t.test('a Redis that is not there costs the CLI one line', async (t) => {
   const env = { ...process.env, REDIS_URL: `redis://127.0.0.1:${await freePort()}`, USPL_DATA_DIR: mkdtempSync(join(tmpdir(), 'uspl-start-')) }
   t.teardown(() => rmSync(env.USPL_DATA_DIR, { recursive: true, force: true }))
-  const cli = spawnSync(process.execPath, [join(ROOT, 'scripts', 'run.mjs'), 'services/token/src/cli.ts', 'list-users'], { cwd: ROOT, env, encoding: 'utf8' })
+  const cli = spawnSync(process.execPath, [join(ROOT, 'scripts', 'run.mjs'), 'shared/cli/src/cli.ts', 'list-users'], { cwd: ROOT, env, encoding: 'utf8' })
   t.equal(cli.status, 1, 'exits 1')
   const lines = cli.stderr.trim().split('\n')
   t.equal(lines.length, 1, `one line: ${cli.stderr.slice(0, 300)}`)

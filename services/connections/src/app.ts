@@ -11,7 +11,7 @@ import { baseFastify, rateLimits, apiTooMany, sendError, apiErrorHandler, type A
 import { ApiError } from '@uspl/errors'
 import { SESSION_COOKIE } from '@uspl/core'
 import type { Config } from './config.ts'
-import domain from './revocation.ts'
+import context from './context.ts'
 import auth from './auth.ts'
 import { ErrorBody } from './schemas.ts'
 import connectionsRoutes from './routes/connections.ts'
@@ -48,7 +48,7 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
   })
   app.register(swaggerUi, { routePrefix: '/docs' })
-  app.register(domain, { config })
+  app.register(context, { config })
   // failed API keys and sessions per address on every /v1 route (config.failureLimit), shared by replicas
   app.register(rateLimits, { service: 'connections', config, error: apiTooMany })
   app.setNotFoundHandler((request, reply) => {

@@ -36,7 +36,7 @@ export async function openSessions (app: FastifyInstance, grantIds: string[]): P
 
 /** Active grants, newest first, for a user, a client, or both. */
 export async function activeGrants (app: FastifyInstance, filter: { userId?: string, clientId?: string }): Promise<Grant[]> {
-  const { grants } = app.domain
+  const { grants } = app.connectionsContext
   const list = filter.userId ? await grants.listByUser(filter.userId) : filter.clientId ? await grants.listByClient(filter.clientId) : []
   return list
     .filter((g) => g.revokedAt === null && (!filter.clientId || g.clientId === filter.clientId))
@@ -92,7 +92,7 @@ function managedBy (g: Grant, issuers: Map<string, EnterpriseIssuer>): Connectio
 
 export async function toConnections (app: FastifyInstance, grants: Grant[]): Promise<Connection[]> {
   const clientIds = [...new Set(grants.map((g) => g.clientId))]
-  const clients = new Map(await Promise.all(clientIds.map(async (id) => [id, await app.domain.clients.get(id)] as const)))
+  const clients = new Map(await Promise.all(clientIds.map(async (id) => [id, await app.connectionsContext.clients.get(id)] as const)))
   const sessions = await openSessions(app, grants.map((g) => g.id))
   const issuers = new Map<string, EnterpriseIssuer>()
   if (grants.some((g) => g.managedBy !== null)) for (const i of await new EnterpriseIssuerStore(app.redis).list()) issuers.set(i.id, i)

@@ -11,16 +11,16 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { baseFastify, type AppOptions } from '@uspl/server'
-import { startRevocationWorker, type RevocationWorker } from '@uspl/core'
+import type { RevocationWorker } from '@uspl/core'
 import { loadConfig, type Config } from './config.ts'
-import { workerOptions } from './revocation.ts'
+import { startFollowupWorker } from './followup-worker.ts'
 
 export const WORKER_PORT = 3013
 
 async function followupWorker (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   let worker: RevocationWorker | null = null
   app.readiness.set('worker', () => worker?.isRunning() === true ? null : 'the follow-up worker is not running')
-  app.addHook('onReady', async () => { worker = startRevocationWorker(workerOptions(app, opts.config)) })
+  app.addHook('onReady', async () => { worker = startFollowupWorker(app, opts.config) })
   // preClose: before the Redis plugin closes the client the worker writes with
   app.addHook('preClose', async () => { await worker?.close() })
 }

@@ -305,7 +305,7 @@ t.test('API keys through the connections API: users their own, operators everyon
   t.equal(personal.statusCode, 403, 'a personal key is not an operator key')
   t.equal(personal.json().error.code, 'personal_key')
 
-  const bobs = await f.app.domain.apiKeys.create('bob-ci', { userId: bob.id })
+  const bobs = await f.app.connectionsContext.apiKeys.create('bob-ci', { userId: bob.id })
   const mine = await f.app.inject({ url: '/v1/api-keys', headers: { cookie: s.cookie } })
   t.same((mine.json() as { items: Array<{ id: string }> }).items.map((k) => k.id), [key.id], 'a user sees their own keys')
   t.notMatch(mine.body, /uspl_/, 'never the keys themselves')
@@ -316,9 +316,9 @@ t.test('API keys through the connections API: users their own, operators everyon
   t.equal((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${bobs.apiKey.id}/revoke`, headers: browser(s), payload: { confirm: 'bob-ci' } })).statusCode, 404, "another user's key does not exist for Ann")
   t.equal((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${key.id}/revoke`, headers: browser(s), payload: { confirm: 'c' } })).json().error.code, 'confirmation_mismatch')
   t.same((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${key.id}/revoke`, headers: browser(s), payload: { confirm: 'ci' } })).json(), { id: key.id, status: 'revoked' })
-  t.match(await f.app.domain.apiKeys.authenticate(key.key), { ok: false })
+  t.match(await f.app.connectionsContext.apiKeys.authenticate(key.key), { ok: false })
   t.equal((await f.app.inject({ method: 'POST', url: `/v1/api-keys/${bobs.apiKey.id}/revoke`, headers: bearer(op), payload: {} })).statusCode, 200, 'an operator revokes anyone\'s')
-  t.match(await f.app.domain.apiKeys.authenticate(bobs.key), { ok: false })
+  t.match(await f.app.connectionsContext.apiKeys.authenticate(bobs.key), { ok: false })
 
   const audit = (await f.app.inject({ url: '/v1/audit?limit=200', headers: bearer(op) })).json() as { items: Array<{ path: string, target: string, actor: { type: string } }> }
   t.ok(audit.items.some((i) => i.path === 'api_key_create' && i.target === key.id), 'creation audited')

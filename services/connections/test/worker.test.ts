@@ -207,7 +207,7 @@ t.test('cleanup drops index entries of closed sessions and dead replicas of revo
 t.test('the service runs the worker; operators read the audit trail page by page', async (t) => {
   const hook = await receiver(t)
   const f = await setup(t, { WORKER_ENABLED: 'true', WEBHOOK_URLS: hook.url, WEBHOOK_SECRET: SECRET })
-  const worker = f.app.domain.worker!
+  const worker = f.app.connectionsContext.worker!
   t.ok(worker, 'started')
   const log = jobLog(worker)
   const ann = await f.user('Ann')
@@ -234,7 +234,7 @@ t.test('the service runs the worker; operators read the audit trail page by page
   t.equal(page1.next_cursor, ids[1])
   const page2 = (await f.app.inject({ url: `/v1/audit?limit=2&cursor=${page1.next_cursor}`, headers: bearer(key) })).json()
   // the oldest record is the operator key's creation: API key changes share this trail
-  const [operatorKey] = await f.app.domain.apiKeys.list()
+  const [operatorKey] = await f.app.connectionsContext.apiKeys.list()
   t.same(page2.items.map((i: { event_id: string }) => i.event_id), [ids[0], `kc-${operatorKey.id}`])
   t.match(page2.items[1], { path: 'api_key_create', scope: 'api_key', target: operatorKey.id })
   t.equal(page2.next_cursor, null)

@@ -38,7 +38,7 @@ t.test('unknown client or unregistered redirect URI: an error page, never a redi
 t.test('a disabled client gets an error page', async (t) => {
   const stack = await startStack(t)
   const client = await registerClient(stack)
-  await stack.token.oauth.clients.setDisabled(client.client_id, true)
+  await stack.token.tokenContext.clients.setDisabled(client.client_id, true)
   const res = await stack.token.inject(authorizeUrl(stack, { client_id: client.client_id }))
   t.equal(res.statusCode, 403)
   t.notOk(res.headers.location)
@@ -291,7 +291,7 @@ t.test('a private-use scheme redirect (cursor://) works end to end, without the 
 
 t.test('consent page: a name with bidi controls (stored before registration refused them) is isolated', async (t) => {
   const stack = await startStack(t)
-  const { client } = await stack.token.oauth.clients.create({ client_name: 'Evil \u202Etnuocca', redirect_uris: ['http://127.0.0.1:9999/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] })
+  const { client } = await stack.token.tokenContext.clients.create({ client_name: 'Evil \u202Etnuocca', redirect_uris: ['http://127.0.0.1:9999/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] })
   const browser = await signIn(stack)
   let res = await browser.request(stack.issuer + authorizeUrl(stack, { client_id: client.clientId }))
   res = await browser.request(location(res, stack.issuer))

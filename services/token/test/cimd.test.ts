@@ -62,7 +62,7 @@ t.test('Claude Code shape: a public client with loopback redirects goes through 
   t.equal(revoke.statusCode, 200)
   t.equal((await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token as string, client_id: url })).body.error, 'invalid_grant', 'revoked')
   // recorded beside registered clients, fetched once (cached since)
-  const record = await stack.token.oauth.clients.get(url)
+  const record = await stack.token.tokenContext.clients.get(url)
   t.equal(record?.kind, 'metadata_document')
   t.equal(record?.metadata.client_name, 'Claude Code')
   t.notOk('unknown_extension' in (record?.metadata ?? {}), 'unknown fields are ignored')
@@ -217,7 +217,7 @@ t.test('DNS rebinding: the address connected to is checked, not only the first a
 t.test('cache: shared in Redis for what the headers allow (clamped), concurrent fetches coalesced, operator refresh', async (t) => {
   const url = `${docs.origin('claude.test')}/cached.json`
   docs.json('/cached.json', claudeDocument(url), { 'cache-control': 'max-age=5' })
-  const results = await Promise.all(Array.from({ length: 5 }, async () => stack.token.oauth.cimd.resolve(url)))
+  const results = await Promise.all(Array.from({ length: 5 }, async () => stack.token.tokenContext.cimd.resolve(url)))
   t.equal(docs.hits('/cached.json'), 1, 'five concurrent resolutions, one fetch')
   t.equal(results.filter((r) => r.fetched).length, 5, 'all shared the one fetch')
   const [key] = await keysMatching(stack.r, 'cimd:doc:*').then(async (ks) => {
@@ -226,25 +226,13 @@ t.test('cache: shared in Redis for what the headers allow (clamped), concurrent 
   })
   t.ok(key, 'max-age=5 is raised to the 300 s floor')
   docs.json('/long.json', claudeDocument(`${docs.origin('claude.test')}/long.json`), { 'cache-control': 'public, max-age=31536000' })
-  await stack.token.oauth.cimd.resolve(`${docs.origin('claude.test')}/long.json`)
+  await stack.token.tokenContext.cimd.resolve(`${docs.origin('claude.test')}/long.json`)
   const ttls = await Promise.all((await keysMatching(stack.r, 'cimd:doc:*')).map(async (k) => stack.r.redis.ttl(k)))
   t.ok(ttls.some((ttl) => ttl > 86000 && ttl <= 86400), 'a year is lowered to the 24 h ceiling')
   // a changed document takes effect on refresh
   docs.json('/cached.json', { ...claudeDocument(url), client_name: 'Claude Code (new)' })
-  t.equal((await stack.token.oauth.cimd.resolve(url)).metadata.client_name, 'Claude Code', 'still the cached one')
-  t.equal((await stack.token.oauth.cimd.refresh(url)).metadata.client_name, 'Claude Code (new)', 'refresh fetches at once')
-})
-
-t.test('operator refresh from the command line records the changed document', async (t) => {
-  const { runCommand } = await import('../src/cli.ts')
-  const url = `${docs.origin('claude.test')}/cli.json`
-  docs.json('/cli.json', claudeDocument(url))
-  await stack.token.oauth.resolveClient.find(url)
-  docs.json('/cli.json', { ...claudeDocument(url), client_name: 'Claude Code 2' })
-  const result = await runCommand(stack.r.redis, stack.config, 'refresh-client-metadata', [url], {}, { ca: ca.ca, resolver: loopbackResolver })
-  t.match(result.text, /refreshed .* Claude Code 2/)
-  t.equal((await stack.token.oauth.clients.get(url))?.metadata.client_name, 'Claude Code 2', 'the recorded client shows the new name')
-  await t.rejects(runCommand(stack.r.redis, stack.config, 'refresh-client-metadata', [`${docs.origin('evil.test')}/x.json`], {}, { ca: ca.ca, resolver: loopbackResolver }), /cannot be used \(host_not_allowed\)/)
+  t.equal((await stack.token.tokenContext.cimd.resolve(url)).metadata.client_name, 'Claude Code', 'still the cached one')
+  t.equal((await stack.token.tokenContext.cimd.refresh(url)).metadata.client_name, 'Claude Code (new)', 'refresh fetches at once')
 })
 
 t.test('per-host budget on outbound fetches, counted in Redis', async (t) => {
@@ -271,7 +259,7 @@ t.test('a disabled metadata-document client is refused like a registered one', a
   const url = `${docs.origin('claude.test')}/disabled.json`
   docs.json('/disabled.json', claudeDocument(url))
   await obtainCode(stack, url, { redirectUri: 'http://127.0.0.1:5000/callback' })
-  await stack.token.oauth.revoker.revokeClient(url, { path: 'client_disable', actor: { type: 'operator', id: 'test' }, disable: true })
+  await stack.token.tokenContext.revoker.revokeClient(url, { path: 'client_disable', actor: { type: 'operator', id: 'test' }, disable: true })
   const page = await authorizePage(url, 'http://127.0.0.1:5000/callback')
   t.equal(page.status, 403)
   t.match(page.html, 'Application disabled')
@@ -288,5 +276,5 @@ t.test('the MCP SDK client uses its https client_id (clientMetadataUrl) and neve
   if (!code) throw new Error('no code')
   t.equal(await auth(provider, { serverUrl: stack.resource, authorizationCode: code }), 'AUTHORIZED')
   t.equal(decodeJwt(provider.saved?.access_token as string).claims.client_id, url)
-  t.equal(await stack.token.oauth.clients.list().then((l) => l.filter((c) => c.kind === 'registered').length), 0, 'no dynamic registration happened')
+  t.equal(await stack.token.tokenContext.clients.list().then((l) => l.filter((c) => c.kind === 'registered').length), 0, 'no dynamic registration happened')
 })

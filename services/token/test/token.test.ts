@@ -30,7 +30,7 @@ t.test('access token: header and claims exactly as the contract says; no-store',
   t.equal(Number(claims.exp) - Number(claims.iat), 900)
   t.ok(Number(claims.auth_time) <= Number(claims.iat))
   t.match(claims.grant_id, /^grt_/)
-  const grant = await stack.token.oauth.grants.get(String(claims.grant_id))
+  const grant = await stack.token.tokenContext.grants.get(String(claims.grant_id))
   t.equal(grant?.userId, stack.user.id)
   // the refresh token is stored only hashed, in the grant's set
   const rts = await stack.r.redis.smembers(`grant:${String(claims.grant_id)}:rts`)
@@ -86,7 +86,7 @@ t.test('a reused code answers invalid_grant and revokes the grant it created', a
   t.equal(second.status, 400)
   t.equal(second.body.error, 'invalid_grant')
   t.ok(await stack.r.redis.get(`dl:g:${grantId}`), 'grant denylisted')
-  t.ok((await stack.token.oauth.grants.get(grantId))?.revokedAt, 'grant revoked')
+  t.ok((await stack.token.tokenContext.grants.get(grantId))?.revokedAt, 'grant revoked')
   const refresh = await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: String(first.body.refresh_token), client_id: client.client_id })
   t.equal(refresh.body.error, 'invalid_grant', 'its refresh token is dead')
   const events = await stack.r.redis.xrange('events:revocations', '-', '+')
@@ -153,16 +153,16 @@ t.test('refresh refusals: scope widening, resource, client, revoked grant, disab
   t.equal(same.body.scope, 'mcp:tools')
 
   // disabled client: refresh answers invalid_grant
-  await stack.token.oauth.clients.setDisabled(client.client_id, true)
+  await stack.token.tokenContext.clients.setDisabled(client.client_id, true)
   const disabled = await tokenRequest(stack, { ...base, refresh_token: String(same.body.refresh_token) })
   t.equal(disabled.status, 400)
   t.equal(disabled.body.error, 'invalid_grant')
   t.match(disabled.body.error_description, /operator disabled/)
-  await stack.token.oauth.clients.setDisabled(client.client_id, false)
+  await stack.token.tokenContext.clients.setDisabled(client.client_id, false)
 
   // revoked grant
   const grantId = String(decodeJwt(String(same.body.access_token)).claims.grant_id)
-  await stack.token.oauth.revoker.revokeGrant(grantId, { path: 'cli', actor: { type: 'operator', id: 'test' } })
+  await stack.token.tokenContext.revoker.revokeGrant(grantId, { path: 'cli', actor: { type: 'operator', id: 'test' } })
   const revoked = await tokenRequest(stack, { ...base, refresh_token: String(same.body.refresh_token) })
   t.equal(revoked.body.error, 'invalid_grant', 'a revoked grant answers invalid_grant')
 })
@@ -171,7 +171,7 @@ t.test('a disabled client cannot exchange a code (invalid_client)', async (t) =>
   const stack = await startStack(t)
   const client = await registerClient(stack)
   const { code, verifier, redirectUri } = await obtainCode(stack, client.client_id)
-  await stack.token.oauth.clients.setDisabled(client.client_id, true)
+  await stack.token.tokenContext.clients.setDisabled(client.client_id, true)
   const res = await tokenRequest(stack, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri, client_id: client.client_id })
   t.equal(res.status, 401)
   t.equal(res.body.error, 'invalid_client')

@@ -22,7 +22,7 @@ export function apiKeyInfo (k: ApiKey): Static<typeof ApiKeyList>['items'][numbe
 }
 
 export default async function apiKeyRoutes (app: FastifyInstance): Promise<void> {
-  const store = app.domain.apiKeys
+  const store = app.connectionsContext.apiKeys
 
   app.get<{ Querystring: Static<typeof ApiKeyQuery> }>('/v1/api-keys', {
     config: { auth: 'either', failureLimit: {} },

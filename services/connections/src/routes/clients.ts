@@ -20,7 +20,7 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
     config: { auth: 'operator', failureLimit: {} },
     schema: { tags: ['operators'], summary: 'List registered clients', security: operatorOnly, response: { 200: ClientList, ...errors(401, 403) } }
   }, async () => {
-    const clients = await app.domain.clients.list()
+    const clients = await app.connectionsContext.clients.list()
     const items = await Promise.all(clients.map(async (c) => ({
       client_id: c.clientId,
       kind: c.kind,
@@ -50,11 +50,11 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
   }, async (request) => {
     const who = principalOf(request)
     const { clientId } = request.params
-    const [client, indexed] = await Promise.all([app.domain.clients.get(clientId), app.redis.scard(keys.clientGrants(clientId))])
+    const [client, indexed] = await Promise.all([app.connectionsContext.clients.get(clientId), app.redis.scard(keys.clientGrants(clientId))])
     if (!client && indexed === 0) throw new ApiError('not_found', 'no such client', 404)
     const active = await activeGrants(app, { clientId })
     const sessions = (await openSessions(app, active.map((g) => g.id))).reduce((a, b) => a + b, 0)
-    const result = await app.domain.revoker.revokeClient(clientId, {
+    const result = await app.connectionsContext.revoker.revokeClient(clientId, {
       path: 'client_disable',
       actor: actorOf(who),
       disable: true
@@ -74,8 +74,8 @@ export default async function clientRoutes (app: FastifyInstance): Promise<void>
     }
   }, async (request) => {
     const { clientId } = request.params
-    if (!await app.domain.clients.get(clientId)) throw new ApiError('not_found', 'no such client', 404)
-    await app.domain.clients.setDisabled(clientId, false)
+    if (!await app.connectionsContext.clients.get(clientId)) throw new ApiError('not_found', 'no such client', 404)
+    await app.connectionsContext.clients.setDisabled(clientId, false)
     request.log.info({ clientId, by: actorOf(principalOf(request)) }, 'client enabled')
     return { client_id: clientId, disabled: false }
   })

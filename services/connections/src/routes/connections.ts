@@ -52,12 +52,12 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
   }, async (request) => {
     const who = principalOf(request)
     // 1. the grant, visible to this caller (another user's grant does not exist for a user)
-    const grant = await app.domain.grants.get(request.params.grantId)
+    const grant = await app.connectionsContext.grants.get(request.params.grantId)
     if (!grant || (who.type === 'user' && grant.userId !== who.userId)) throw notFound()
     // 2. the confirmation names the app (the open-session count is read alongside: one round trip fewer
     //    before the revocation lands)
     const [client, [sessions]] = await Promise.all([
-      app.domain.clients.get(grant.clientId),
+      app.connectionsContext.clients.get(grant.clientId),
       grant.revokedAt === null ? openSessions(app, [grant.id]) : Promise.resolve([0])
     ])
     const name = displayName(client, grant.clientId)
@@ -66,7 +66,7 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
       throw new ApiError('confirmation_mismatch', "confirm must be the application's name exactly as listed", 400)
     }
     // 3. revoke (already revoked: report the first revocation)
-    const result = await app.domain.revoker.revokeGrant(grant.id, {
+    const result = await app.connectionsContext.revoker.revokeGrant(grant.id, {
       path: who.type === 'user' ? 'connections_user' : 'connections_operator',
       actor: actorOf(who)
     })

@@ -105,7 +105,7 @@ export default async function enterpriseIssuerRoutes (app: FastifyInstance): Pro
     if (grants.length === 0 && !await store.find(issuerId)) throw new ApiError('not_found', 'no such enterprise issuer', 404)
     let revoked = 0
     for (const g of grants) {
-      const result = await app.domain.revoker.revokeGrant(g.id, { path: 'connections_operator', actor: actorOf(who) })
+      const result = await app.connectionsContext.revoker.revokeGrant(g.id, { path: 'connections_operator', actor: actorOf(who) })
       if (result.status === 'revoked') revoked++
     }
     return { issuer_id: issuerId, revoked_grants: revoked }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { principalOf } from '../auth.ts'
 import { activeGrants, toConnections } from '../connections.ts'
 import { connectionsPage } from '../views/connections-page.ts'
+import { pageScript } from '../views/page-script.ts'
 import { apiKeyInfo } from './api-keys.ts'
 import type { Config } from '../config.ts'
 
@@ -33,6 +34,8 @@ export function pageSecurityHeaders (nonce: string, formOrigins: string[] = []):
 
 export default async function pageRoutes (app: FastifyInstance, opts: { config: Config }): Promise<void> {
   const { config } = opts
+  // once, at start: bundled now when run from source, the build's bundle when compiled
+  const script = await pageScript()
   app.get('/', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => reply.redirect('connections', 302))
 
   app.get('/connections', {
@@ -43,8 +46,8 @@ export default async function pageRoutes (app: FastifyInstance, opts: { config: 
     if (who.type !== 'user') throw new Error('unreachable: auth "user" admits users only')
     const [connections, apiKeys, user] = await Promise.all([
       activeGrants(app, { userId: who.userId }).then((grants) => toConnections(app, grants)),
-      app.domain.apiKeys.list({ userId: who.userId }),
-      app.domain.accounts.getUser(who.userId)
+      app.connectionsContext.apiKeys.list({ userId: who.userId }),
+      app.connectionsContext.accounts.getUser(who.userId)
     ])
     const nonce = randomBytes(16).toString('base64')
     // sign-out is the token service's (it owns the session), and comes back here (then to sign-in)
@@ -52,6 +55,6 @@ export default async function pageRoutes (app: FastifyInstance, opts: { config: 
     return reply
       .headers(pageSecurityHeaders(nonce, [new URL(config.ISSUER_URL).origin]))
       .type('text/html; charset=utf-8')
-      .send(connectionsPage({ nonce, csrf: who.session.csrf, connections, apiKeys: apiKeys.map(apiKeyInfo), user: { email: user?.email ?? '', name: user?.name ?? '' }, logoutUrl, returnTo: `${config.CONNECTIONS_URL.replace(/\/+$/, '')}/connections` }))
+      .send(connectionsPage({ nonce, script, csrf: who.session.csrf, connections, apiKeys: apiKeys.map(apiKeyInfo), user: { email: user?.email ?? '', name: user?.name ?? '' }, logoutUrl, returnTo: `${config.CONNECTIONS_URL.replace(/\/+$/, '')}/connections` }))
   })
 }

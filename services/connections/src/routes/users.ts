@@ -22,11 +22,11 @@ export default async function userRoutes (app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const who = principalOf(request)
     const { userId } = request.params
-    const [user, indexed] = await Promise.all([app.domain.accounts.getUser(userId), app.redis.scard(keys.userGrants(userId))])
+    const [user, indexed] = await Promise.all([app.connectionsContext.accounts.getUser(userId), app.redis.scard(keys.userGrants(userId))])
     if (!user && indexed === 0) throw new ApiError('not_found', 'no such user', 404)
     const active = await activeGrants(app, { userId })
     const sessions = (await openSessions(app, active.map((g) => g.id))).reduce((a, b) => a + b, 0)
-    const result = await app.domain.revoker.revokeUser(userId, {
+    const result = await app.connectionsContext.revoker.revokeUser(userId, {
       path: 'user_revoke',
       actor: actorOf(who)
     })

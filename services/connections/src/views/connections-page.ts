@@ -1,12 +1,12 @@
 /**
  * The Connected Apps page: server-rendered, self-contained (inline CSS and script under a per-response CSP
- * nonce, no external assets except the apps' own https logos). The script adds the actions menu (WAI-ARIA
- * menu button: Enter, Space, arrow keys, Home, End, Escape), the confirmation dialog (type the app's name)
- * and the call to the API with the session's CSRF token; the row goes away when the revocation succeeds.
+ * nonce, no external assets except the apps' own https logos). Its script (src/browser/, bundled by
+ * page-script.ts) adds the actions menu (WAI-ARIA menu button: Enter, Space, arrow keys, Home, End,
+ * Escape), the confirmation dialog (type the app's name) and the call to the API with the session's CSRF
+ * token; the row goes away when the revocation succeeds.
  */
-import { UNSHOWABLE_SOURCE } from '@uspl/core'
 import type { Connection } from '../schemas.ts'
-import { apiKeysSection, API_KEYS_CSS, API_KEYS_SCRIPT } from './api-keys-section.ts'
+import { apiKeysSection, API_KEYS_CSS } from './api-keys-section.ts'
 
 export function escapeHtml (s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
@@ -59,6 +59,8 @@ function row (c: Connection, i: number): string {
 
 export interface PageInput {
   nonce: string
+  /** the page's script (page-script.ts), inlined under the nonce */
+  script: string
   csrf: string
   connections: Connection[]
   /** the user's personal API keys (the section after the apps) */
@@ -69,7 +71,7 @@ export interface PageInput {
   returnTo: string
 }
 
-export function connectionsPage ({ nonce, csrf, connections, apiKeys, user, logoutUrl, returnTo }: PageInput): string {
+export function connectionsPage ({ nonce, script, csrf, connections, apiKeys, user, logoutUrl, returnTo }: PageInput): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -108,7 +110,7 @@ ${connections.map(row).join('\n')}
     </div>
   </form>
 </dialog>
-<script nonce="${nonce}">${SCRIPT}${API_KEYS_SCRIPT}</script>
+<script nonce="${nonce}">${script}</script>
 </body>
 </html>`
 }
@@ -164,188 +166,4 @@ dialog input{width:100%;font:inherit;padding:.55rem .65rem;border:1px solid #9aa
 .danger-solid{background:#b42318;border:1px solid #b42318;color:#fff;font-weight:600}
 .danger-solid:disabled{background:#e8b4ae;border-color:#e8b4ae;cursor:not-allowed}
 @media (max-width:400px){main{padding:1rem .75rem 2rem}.app{padding:.75rem}}
-`
-
-const SCRIPT = `
-(function () {
-  'use strict';
-  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute('content');
-  var list = document.getElementById('apps');
-  var empty = document.getElementById('empty');
-  var status = document.getElementById('status');
-  var dialog = document.getElementById('revoke-dialog');
-  var form = document.getElementById('revoke-form');
-  var input = document.getElementById('confirm-input');
-  var confirmButton = document.getElementById('confirm-button');
-  var cancelButton = document.getElementById('cancel-button');
-  var errorBox = document.getElementById('revoke-error');
-  var current = null; // { row, name, grantId, opener }
-  var busy = false;
-
-  // logos that fail to load fall back to the initial underneath
-  Array.prototype.forEach.call(document.querySelectorAll('.logo img'), function (img) {
-    function broken () { img.classList.add('broken'); }
-    if (img.complete && img.naturalWidth === 0) broken();
-    img.addEventListener('error', broken);
-  });
-
-  function items (menu) { return Array.prototype.slice.call(menu.querySelectorAll('[role="menuitem"]')); }
-  function menuOf (button) { return document.getElementById(button.getAttribute('aria-controls')); }
-
-  function openMenu (button, focusLast) {
-    closeMenus(button);
-    var menu = menuOf(button);
-    menu.hidden = false;
-    button.setAttribute('aria-expanded', 'true');
-    var all = items(menu);
-    all[focusLast ? all.length - 1 : 0].focus();
-  }
-  function closeMenu (button, restoreFocus) {
-    var menu = menuOf(button);
-    if (menu.hidden) return;
-    menu.hidden = true;
-    button.setAttribute('aria-expanded', 'false');
-    if (restoreFocus) button.focus();
-  }
-  function closeMenus (except) {
-    Array.prototype.forEach.call(document.querySelectorAll('.menu-button[aria-expanded="true"]'), function (b) {
-      if (b !== except) closeMenu(b, false);
-    });
-  }
-
-  list.addEventListener('click', function (e) {
-    var button = e.target.closest('.menu-button');
-    if (button) {
-      if (button.getAttribute('aria-expanded') === 'true') closeMenu(button, true);
-      else openMenu(button, false);
-      return;
-    }
-    var item = e.target.closest('[data-action="revoke"]');
-    if (item) {
-      var row = item.closest('.app');
-      var opener = row.querySelector('.menu-button');
-      closeMenu(opener, false);
-      openDialog(row, opener);
-    }
-  });
-
-  list.addEventListener('keydown', function (e) {
-    var button = e.target.closest('.menu-button');
-    if (button) {
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        e.preventDefault();
-        openMenu(button, e.key === 'ArrowUp');
-      } else if (e.key === 'Escape') {
-        closeMenu(button, true);
-      }
-      return;
-    }
-    var item = e.target.closest('[role="menuitem"]');
-    if (!item) return;
-    var menu = item.closest('[role="menu"]');
-    var opener = document.getElementById(menu.getAttribute('aria-labelledby'));
-    var all = items(menu);
-    var i = all.indexOf(item);
-    switch (e.key) {
-      case 'ArrowDown': e.preventDefault(); all[(i + 1) % all.length].focus(); break;
-      case 'ArrowUp': e.preventDefault(); all[(i - 1 + all.length) % all.length].focus(); break;
-      case 'Home': e.preventDefault(); all[0].focus(); break;
-      case 'End': e.preventDefault(); all[all.length - 1].focus(); break;
-      case 'Escape': e.preventDefault(); closeMenu(opener, true); break;
-      case 'Tab': closeMenu(opener, false); break;
-    }
-  });
-
-  document.addEventListener('click', function (e) {
-    if (!e.target.closest('.actions')) closeMenus(null);
-  });
-
-  function setNames (name) {
-    Array.prototype.forEach.call(dialog.querySelectorAll('.target-name'), function (el) { el.textContent = name; });
-  }
-
-  function openDialog (row, opener) {
-    current = { row: row, name: row.getAttribute('data-name'), grantId: row.getAttribute('data-grant-id'), opener: opener };
-    setNames(current.name);
-    input.value = '';
-    errorBox.hidden = true;
-    errorBox.textContent = '';
-    confirmButton.disabled = true;
-    dialog.showModal();
-    input.focus();
-  }
-
-  // what a person can type: names stored before registration refused invisible characters compare without them
-  var unshowable = new RegExp(${JSON.stringify(UNSHOWABLE_SOURCE)}, 'gu');
-  function typeable (s) { return s.replace(unshowable, '').trim(); }
-  function matches () { return current !== null && typeable(input.value) === typeable(current.name); }
-
-  input.addEventListener('input', function () {
-    confirmButton.disabled = busy || !matches();
-    if (!errorBox.hidden) { errorBox.hidden = true; errorBox.textContent = ''; }
-  });
-
-  cancelButton.addEventListener('click', function () { dialog.close('cancel'); });
-
-  dialog.addEventListener('close', function () {
-    if (current && current.opener && document.body.contains(current.opener)) current.opener.focus();
-    if (!busy) current = null;
-  });
-
-  function fail (message) {
-    errorBox.textContent = message;
-    errorBox.hidden = false;
-  }
-
-  form.addEventListener('submit', function (e) {
-    e.preventDefault();
-    if (busy || !matches()) return;
-    busy = true;
-    confirmButton.disabled = true;
-    confirmButton.textContent = 'Revoking…';
-    var target = current;
-    var url = new URL('v1/connections/' + encodeURIComponent(target.grantId) + '/revoke', document.baseURI);
-    fetch(url, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, accept: 'application/json' },
-      body: JSON.stringify({ confirm: input.value.trim() })
-    }).then(function (res) {
-      return res.json().catch(function () { return {}; }).then(function (body) { return { res: res, body: body }; });
-    }).then(function (r) {
-      busy = false;
-      confirmButton.textContent = 'Revoke access';
-      if (r.res.ok || r.res.status === 404) {
-        removeRow(target);
-        return;
-      }
-      confirmButton.disabled = !matches();
-      if (r.res.status === 401) fail('Your session has ended. Reload the page to sign in again.');
-      else fail((r.body && r.body.error && r.body.error.message) || 'Revoking failed. Try again.');
-    }, function () {
-      busy = false;
-      confirmButton.textContent = 'Revoke access';
-      confirmButton.disabled = !matches();
-      fail('Could not reach the server. Check your connection and try again.');
-    });
-  });
-
-  function removeRow (target) {
-    var rows = Array.prototype.slice.call(list.querySelectorAll('.app'));
-    var next = rows[rows.indexOf(target.row) + 1] || rows[rows.indexOf(target.row) - 1] || null;
-    target.opener = next ? next.querySelector('.menu-button') : null;
-    current = target;
-    target.row.remove();
-    dialog.close('revoked');
-    var who = document.createElement('bdi');
-    who.textContent = target.name;
-    status.replaceChildren(who, ' no longer has access to your account.');
-    if (!list.querySelector('.app')) {
-      list.hidden = true;
-      empty.hidden = false;
-    }
-    if (!target.opener) document.getElementById('title').focus();
-    current = null;
-  }
-})();
 `

@@ -1,6 +1,7 @@
 /**
- * The registration service's models over the app's Redis client, decorated as `app.registration`, and the
- * revocation follow-up queue (closed on close).
+ * The registration service's context: its configuration and models over the app's Redis client, decorated
+ * once as `app.registrationContext` (each service's is `app.<service>Context`), and the revocation follow-up
+ * queue (closed on close).
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
@@ -15,7 +16,7 @@ export interface RegistrationContext {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    registration: RegistrationContext
+    registrationContext: RegistrationContext
   }
 }
 
@@ -23,7 +24,7 @@ async function context (app: FastifyInstance, opts: { config: Config }): Promise
   const { config } = opts
   const revocation = createRevocationPipeline({ redis: app.redis, redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, accessTokenTtlS: config.ACCESS_TOKEN_TTL_S, log: app.log })
   app.addHook('onClose', revocation.close)
-  app.decorate('registration', {
+  app.decorate('registrationContext', {
     config,
     clients: new ClientStore(app.redis, config.CLIENT_IDLE_TTL_S),
     revoker: revocation.revoker

@@ -11,7 +11,7 @@ import { clientInformation } from '../lib/client-response.ts'
 interface Params { clientId: string }
 
 export default async function clientConfiguration (app: FastifyInstance): Promise<void> {
-  const { clients, revoker, config } = app.registration
+  const { clients, revoker, config } = app.registrationContext
 
   async function authenticate (request: FastifyRequest<{ Params: Params }>): Promise<string> {
     const header = request.headers.authorization

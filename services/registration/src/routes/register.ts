@@ -11,7 +11,7 @@ import { newId } from '@uspl/core'
 export const REGISTRATION_BODY_LIMIT = 16 * 1024
 
 export default async function register (app: FastifyInstance): Promise<void> {
-  const { clients, config } = app.registration
+  const { clients, config } = app.registrationContext
   app.post('/register', { bodyLimit: REGISTRATION_BODY_LIMIT, config: { public: true, rateLimit: { max: config.REGISTRATION_RATE_LIMIT_MAX, timeWindow: config.REGISTRATION_RATE_LIMIT_WINDOW_S * 1000 } } }, async (request, reply) => {
     // step: validate the metadata (refusals name the field and why)
     const metadata = validateClientMetadata(request.body)

@@ -1,6 +1,7 @@
 /**
- * The token service's models, built once over the app's Redis client and decorated as `app.oauth`.
- * Also the browser-session helpers every page uses, and the revocation follow-up queue (closed on close).
+ * The token service's context: its configuration and models, built once over the app's Redis client and
+ * decorated as `app.tokenContext` (each service's is `app.<service>Context`). Also the browser-session
+ * helpers every page uses, and the revocation follow-up queue (closed on close).
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -45,7 +46,7 @@ export interface TokenContext {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    oauth: TokenContext
+    tokenContext: TokenContext
   }
 }
 
@@ -91,7 +92,7 @@ async function context (app: FastifyInstance, opts: { config: Config, cimdFetch?
       reply.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure, path: '/' })
     }
   }
-  app.decorate('oauth', ctx)
+  app.decorate('tokenContext', ctx)
   app.readiness.set('signing-keys', async () => {
     try {
       await keyRing.current()

@@ -1,7 +1,7 @@
 /**
  * The enterprise models of the token service, decorated as `app.enterprise`: the trusted issuers, their
  * keys (inline or fetched under ENTERPRISE_JWKS_ORIGINS), and the Shared Signals stream store. Kept apart
- * from `app.oauth` so the enterprise features add no field to the core context.
+ * from `app.tokenContext` so the enterprise features add no field to the core context.
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'

@@ -20,7 +20,7 @@ class NoRedirectError extends Error {
 }
 
 export default async function authorize (app: FastifyInstance): Promise<void> {
-  const { resolveClient, authRequests, config } = app.oauth
+  const { resolveClient, authRequests, config } = app.tokenContext
 
   async function findClient (request: FastifyRequest, input: unknown): Promise<Client> {
     const clientId = param(input, 'client_id', MAX_DOCUMENT_CLIENT_ID_LENGTH)
@@ -89,7 +89,7 @@ export default async function authorize (app: FastifyInstance): Promise<void> {
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err
       // step: no redirect to an unauthenticated client's URI before a user signed in
-      if (!await app.oauth.session(request)) return errorPage(reply, 400, 'Invalid request', `${err.message} (${err.error})`)
+      if (!await app.tokenContext.session(request)) return errorPage(reply, 400, 'Invalid request', `${err.message} (${err.error})`)
       const state = typeof (input as Record<string, unknown>)?.state === 'string' ? (input as Record<string, string>).state : null
       return reply.redirect(authorizationResponseUrl(redirectUri, { error: err.error, error_description: err.message, state, iss: config.ISSUER_URL }), 303)
     }

@@ -26,7 +26,7 @@ function localhostOnly (client: Client): boolean {
 }
 
 export default async function consent (app: FastifyInstance): Promise<void> {
-  const { authRequests, clients, resolveClient, grants, codes, accounts, config } = app.oauth
+  const { authRequests, clients, resolveClient, grants, codes, accounts, config } = app.tokenContext
   const options = { config: { public: true, cors: false as const } }
 
   const expired = (reply: FastifyReply): FastifyReply =>
@@ -44,7 +44,7 @@ export default async function consent (app: FastifyInstance): Promise<void> {
     const pending = typeof id === 'string' ? await authRequests.get(id) : null
     if (!pending || typeof id !== 'string') return expired(reply)
     // step: a signed-in user, or sign in first and come back
-    const session = await app.oauth.session(request)
+    const session = await app.tokenContext.session(request)
     const user = session ? await accounts.getUser(session.userId) : null
     if (!session || !user) return reply.redirect(`/signin?return_to=${encodeURIComponent(`/consent?request=${id}`)}`, 303)
     // step: the client is still allowed
@@ -70,7 +70,7 @@ export default async function consent (app: FastifyInstance): Promise<void> {
     // the answer carries a code or a decision: never cached
     reply.header('cache-control', 'no-store')
     // step: a signed-in user
-    const session = await app.oauth.session(request)
+    const session = await app.tokenContext.session(request)
     if (!session) return errorPage(reply, 403, 'Not signed in', 'Your session ended before you decided. Start connecting again from your application.')
     // step: the form came from our page, in this session
     if (typeof body.csrf !== 'string' || !constantTimeEqual(body.csrf, session.csrf)) {

@@ -10,7 +10,7 @@ import { readAccessToken } from '../lib/jwt.ts'
 import { param } from '../lib/oauth.ts'
 
 export default async function introspect (app: FastifyInstance): Promise<void> {
-  const { apiKeys, refreshTokens, grants, clients, denylist, keyRing, config } = app.oauth
+  const { apiKeys, refreshTokens, grants, clients, denylist, keyRing, config } = app.tokenContext
   const inactive = { active: false }
 
   async function authenticate (request: FastifyRequest): Promise<void> {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 
 export default async function jwks (app: FastifyInstance): Promise<void> {
-  const { keyRing, config } = app.oauth
+  const { keyRing, config } = app.tokenContext
   for (const url of ['/.well-known/jwks.json', '/jwks.json']) {
     app.get(url, { config: { public: true } }, async (_request, reply) => {
       const set = await keyRing.current()

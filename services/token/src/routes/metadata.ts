@@ -34,7 +34,7 @@ export function metadataDocument (issuer: string, registrationUrl: string): Reco
 }
 
 export default async function metadata (app: FastifyInstance): Promise<void> {
-  const { config } = app.oauth
+  const { config } = app.tokenContext
   const doc = metadataDocument(config.ISSUER_URL, config.REGISTRATION_URL)
   const issuerPath = new URL(config.ISSUER_URL).pathname.replace(/\/$/, '')
   const paths = ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']

@@ -16,7 +16,7 @@ import { readAccessToken } from '../lib/jwt.ts'
 import { param } from '../lib/oauth.ts'
 
 export default async function revoke (app: FastifyInstance): Promise<void> {
-  const { refreshTokens, revoker, keyRing, config } = app.oauth
+  const { refreshTokens, revoker, keyRing, config } = app.tokenContext
 
   const otherClients = (): OAuthError => new OAuthError('unauthorized_client', 'the token was not issued to this client; nothing was revoked')
 
@@ -46,7 +46,7 @@ export default async function revoke (app: FastifyInstance): Promise<void> {
     const hint = param(body, 'token_type_hint')
     if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') throw new OAuthError('unsupported_token_type', `token_type_hint ${hint} is not supported`)
     // a named client must exist and prove itself as its metadata says (private_key_jwt for some)
-    const clientId = (await requestingClient(app.oauth, request, body, false))?.clientId
+    const clientId = (await requestingClient(app.tokenContext, request, body, false))?.clientId
     // step: revoke what the token is (the hint only orders the lookups)
     const order = hint === 'access_token' ? [revokeAccessToken, revokeRefreshToken] : [revokeRefreshToken, revokeAccessToken]
     let known = false

@@ -15,7 +15,7 @@ const SIGNIN_CSRF_COOKIE = 'uspl_signin_csrf'
 interface SigninBody { email?: unknown, password?: unknown, csrf?: unknown, return_to?: unknown }
 
 export default async function signin (app: FastifyInstance): Promise<void> {
-  const { accounts, sessions, throttle, authRequests, clients, config } = app.oauth
+  const { accounts, sessions, throttle, authRequests, clients, config } = app.tokenContext
   const allowedOrigins = [new URL(config.ISSUER_URL).origin, new URL(config.CONNECTIONS_URL).origin]
   const secure = config.ISSUER_URL.startsWith('https:')
 
@@ -45,7 +45,7 @@ export default async function signin (app: FastifyInstance): Promise<void> {
 
   app.get('/signin', options, async (request, reply) => {
     const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to, allowedOrigins)
-    const session = await app.oauth.session(request)
+    const session = await app.tokenContext.session(request)
     if (session && returnTo) return reply.redirect(returnTo, 303)
     if (session) {
       const user = await accounts.getUser(session.userId)
@@ -81,22 +81,22 @@ export default async function signin (app: FastifyInstance): Promise<void> {
     }
     // step: start a fresh session
     await throttle.recordSuccess(email, request.ip)
-    const previous = await app.oauth.session(request)
+    const previous = await app.tokenContext.session(request)
     if (previous) await sessions.destroy(previous.sid)
     const { sid } = await sessions.create(user.id, nowSeconds())
-    app.oauth.setSessionCookie(reply, sid)
+    app.tokenContext.setSessionCookie(reply, sid)
     request.log.info({ userId: user.id }, 'signed in')
     return reply.redirect(returnTo ?? '/signin', 303)
   })
 
   app.post('/logout', options, async (request, reply) => {
     const body = (request.body ?? {}) as SigninBody
-    const session = await app.oauth.session(request)
+    const session = await app.tokenContext.session(request)
     if (session) {
       if (typeof body.csrf !== 'string' || !constantTimeEqual(body.csrf, session.csrf)) return errorPage(reply, 403, 'Sign-out refused', 'This sign-out form expired. Reload the page and try again.')
       await sessions.destroy(session.sid)
     }
-    app.oauth.clearSessionCookie(reply)
+    app.tokenContext.clearSessionCookie(reply)
     return reply.redirect(safeReturnTo(body.return_to, allowedOrigins) ?? '/signin', 303)
   })
 }

@@ -18,7 +18,7 @@ const AUDIT_MAXLEN = 10000
 const SET_MAX_BYTES = 64 * 1024
 
 export default async function ssfReceiver (app: FastifyInstance): Promise<void> {
-  const { accounts, grants, revoker, config } = app.oauth
+  const { accounts, grants, revoker, config } = app.tokenContext
   const deps = { redis: app.redis, issuers: app.enterprise.issuers, keys: app.enterprise.keys, accounts, config }
 
   // this context reads every body as text, so a wrong content type is refused in the RFC 8935 format

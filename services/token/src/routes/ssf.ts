@@ -45,7 +45,7 @@ function streamIdOf (value: unknown): string {
 }
 
 export default async function ssf (app: FastifyInstance): Promise<void> {
-  const { config, keyRing } = app.oauth
+  const { config, keyRing } = app.tokenContext
   const { streams } = app.enterprise
   const issuer = config.ISSUER_URL
   const doc = ssfConfiguration(issuer)

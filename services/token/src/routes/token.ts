@@ -25,12 +25,12 @@ interface TokenResponse {
 }
 
 export default async function token (app: FastifyInstance): Promise<void> {
-  const { clients, codes, refreshTokens, revoker, keyRing, config } = app.oauth
+  const { clients, codes, refreshTokens, revoker, keyRing, config } = app.tokenContext
 
   const invalidGrant = (why: string): OAuthError => new OAuthError('invalid_grant', why)
 
   async function findClient (request: FastifyRequest, body: unknown, disabledError: 'invalid_client' | 'invalid_grant'): Promise<Client> {
-    const client = await requestingClient(app.oauth, request, body) as Client
+    const client = await requestingClient(app.tokenContext, request, body) as Client
     if (client.disabledAt !== null) {
       throw disabledError === 'invalid_client'
         ? new OAuthError('invalid_client', 'an operator disabled this client', 401)

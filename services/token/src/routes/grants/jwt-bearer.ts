@@ -21,7 +21,7 @@ export interface AssertionTokenResponse {
 }
 
 export function jwtBearerGrant (app: FastifyInstance): (request: FastifyRequest, body: unknown) => Promise<AssertionTokenResponse> {
-  const { clients, grants, accounts, keyRing, config } = app.oauth
+  const { clients, grants, accounts, keyRing, config } = app.tokenContext
   const deps = { redis: app.redis, issuers: app.enterprise.issuers, keys: app.enterprise.keys, accounts, config }
 
   return async function jwtBearer (request, body) {

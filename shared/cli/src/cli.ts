@@ -1,20 +1,22 @@
 /**
- * Operator command line: `npm run cli -- <command> [options]` from the repository root. Reads REDIS_URL
- * and REDIS_PREFIX (validated like the services); `--json` prints one JSON document for scripts. Exits 0
- * on success, 1 with one line on stderr on error, 2 on a usage error.
+ * Operator command line: `npm run cli -- <command> [options]` from the repository root; in the image (the
+ * production folder) `node --conditions=compiled cli/dist/cli.js <command>`. Reads REDIS_URL and
+ * REDIS_PREFIX and the rest of the token service's configuration (validated as it validates them); `--json`
+ * prints one JSON document for scripts. Exits 0 on success, 1 with one line on stderr on error, 2 on a
+ * usage error.
  */
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redis'
 import { readFileSync } from 'node:fs'
-import { AccountStore, ApiKeyStore, EnterpriseIssuerStore, RedisWorkspaceRepository, Revoker, ROLES, type EnterpriseIssuer, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
-import { loadConfig, type Config } from './config.ts'
+import { AccountStore, ApiKeyStore, ClientStore, EnterpriseIssuerStore, RedisWorkspaceRepository, Revoker, ROLES, type EnterpriseIssuer, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { rotateKeys, ensureKeyRecords, selectKeys, parseKek } from '@uspl/core/signing-keys'
-import { createCimdResolver, type CimdFetchOverrides } from './lib/cimd/index.ts'
-import { ClientResolver } from './lib/clients.ts'
-import { CimdError } from './lib/cimd/errors.ts'
-import { ClientStore } from '@uspl/core'
+// the issuer's configuration (keys, token lifetimes, CIMD limits) and its client lookup: the commands act as it would
+import { loadConfig, type Config } from '@uspl/token/config'
+import { createCimdResolver, type CimdFetchOverrides } from '@uspl/token/lib/cimd/index'
+import { ClientResolver } from '@uspl/token/lib/clients'
+import { CimdError } from '@uspl/token/lib/cimd/errors'
 
 export const USAGE = `usage: npm run cli -- <command> [options] [--json]
 

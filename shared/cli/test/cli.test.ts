@@ -124,13 +124,13 @@ t.test('usage errors and bad configuration', async (t) => {
 t.test('runs as a process the way `npm run cli` does', async (t) => {
   const r = await testRedis(t)
   const root = join(import.meta.dirname, '..', '..', '..')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/token/src/cli.ts', 'create-api-key', '--name', 'proc', '--json'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...testEnv(r) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'shared/cli/src/cli.ts', 'create-api-key', '--name', 'proc', '--json'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...testEnv(r) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (d) => { out += d })
   const [code] = await once(child, 'exit')
   t.equal(code, 0)
   t.match(JSON.parse(out).key, /^uspl_/)
-  const failing = spawn(process.execPath, ['--import', 'tsx', 'services/token/src/cli.ts', 'revoke-api-key', 'key_nope'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...testEnv(r) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const failing = spawn(process.execPath, ['--import', 'tsx', 'shared/cli/src/cli.ts', 'revoke-api-key', 'key_nope'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...testEnv(r) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   failing.stderr.on('data', (d) => { err += d })
   const [failCode] = await once(failing, 'exit')
