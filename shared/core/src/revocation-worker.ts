@@ -23,15 +23,7 @@ import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
 import { deliverSecurityEvents, type SsfDeliveryResult, type SsfTransmitter } from './ssf-delivery.ts'
-import { pruneGrantSessions } from './session-liveness.ts'
-
-/** Keys only the worker uses (relative to the deployment prefix, like `keys`). */
-export const workerKeys = {
-  /** hash: sha256(webhook url) -> delivery time (ms), for the event's successful deliveries */
-  webhookDeliveries: (eventId: string) => `audit:revocation:${eventId}:webhooks`,
-  /** the stream id up to which every event has an audit record */
-  sweepCursor: () => 'audit:revocations:swept'
-} as const
+import { RedisSessionIndex } from './session-index.ts'
 
 export const SIGNATURE_HEADER = 'x-uspl-signature'
 export const EVENT_ID_HEADER = 'x-uspl-event-id'
@@ -197,7 +189,7 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
   private async sweepOnce (): Promise<number> {
     const { redis } = this.followup
     const graceMs = this.followup.sweepGraceMs ?? 10000
-    let cursor = (await redis.get(workerKeys.sweepCursor())) ?? '0-0'
+    let cursor = (await redis.get(keys.auditSweepCursor())) ?? '0-0'
     let advancing = true
     let requeued = 0
     for (;;) {
@@ -245,8 +237,8 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
   }
 
   private async advanceCursor (id: string): Promise<void> {
-    const current = await this.followup.redis.get(workerKeys.sweepCursor())
-    if (current === null || compareStreamIds(id, current) > 0) await this.followup.redis.set(workerKeys.sweepCursor(), id)
+    const current = await this.followup.redis.get(keys.auditSweepCursor())
+    if (current === null || compareStreamIds(id, current) > 0) await this.followup.redis.set(keys.auditSweepCursor(), id)
   }
 
   override async close (force?: boolean): Promise<void> {
@@ -323,13 +315,12 @@ export async function writeAudit (redis: RedisClient, event: RevocationEvent, re
 
 async function cleanup (opts: RevocationWorkerOptions, event: RevocationEvent): Promise<number> {
   const { redis } = opts
+  const index = new RedisSessionIndex(redis, opts.prefix)
   let dropped = 0
   for (const gid of event.grantIds) {
     // a token-scope event names a grant that stays alive: only revoked grants are cleaned up
     if (await redis.hexists(keys.grant(gid), 'revoked_at') !== 1) continue
-    // entries of ended sessions and of dead replicas go; the gateways close the live ones
-    dropped += (await pruneGrantSessions(redis, opts.prefix, gid)).dropped
-    await redis.expire(keys.grantSessions(gid), opts.sessionIndexTtlS ?? 3600)
+    dropped += await index.retireGrant(gid, opts.sessionIndexTtlS ?? 3600)
   }
   return dropped
 }
@@ -337,7 +328,7 @@ async function cleanup (opts: RevocationWorkerOptions, event: RevocationEvent): 
 async function deliverWebhooks (opts: RevocationWorkerOptions, event: RevocationEvent): Promise<FollowupResult['webhooks']> {
   if (opts.webhooks.length === 0) return { delivered: 0, skipped: 0 }
   const { redis } = opts
-  const stateKey = workerKeys.webhookDeliveries(event.id)
+  const stateKey = keys.auditWebhookDeliveries(event.id)
   const done = await redis.hgetall(stateKey)
   const pending = opts.webhooks.filter((w) => !done[hashSecret(w.url)])
   const body = JSON.stringify(webhookPayload(event))
