@@ -16,12 +16,13 @@
  * `sweepIntervalMs` it walks the stream from its cursor and re-queues each event that has no audit record.
  */
 import { createHmac } from 'node:crypto'
-import { Queue, Worker, type Job } from 'bullmq'
+import { Worker, type Job, type Queue } from 'bullmq'
 import { bullConnection, type RedisClient } from '@uspl/redis'
 import type { ChainableCommander } from 'ioredis'
 import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
+import { createFollowupQueue, closeQueue, settle } from './revocation-queue.ts'
 import { deliverSecurityEvents, type SsfDeliveryResult, type SsfTransmitter } from './ssf-delivery.ts'
 import { RedisSessionIndex } from './session-index.ts'
 
@@ -152,7 +153,7 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
       concurrency: opts.concurrency ?? 4
     })
     this.followup = opts
-    this.queue = new Queue(BULL_QUEUE, { connection: bullConnection(opts.redisUrl) as never, prefix: bullPrefix(opts.prefix) })
+    this.queue = createFollowupQueue(opts.redisUrl, opts.prefix)
     this.queue.on('error', (err) => opts.log.warn({ err }, 'revocation follow-up queue connection error'))
     this.on('error', (err) => opts.log.warn({ err }, 'revocation worker error'))
     this.on('failed', (job, err) => {
@@ -249,26 +250,6 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
     await super.close(force)
     await closeQueue(this.queue)
   }
-}
-
-/**
- * Waits (bounded) for a BullMQ queue or worker to finish connecting. Closing one whose connection is still
- * initializing lets that initialization's failure surface as an unhandled 'error' event after close has
- * removed every listener (BullMQ 5.x), which crashes the process; a service closed right after start hits it.
- */
-export async function settle (x: { waitUntilReady: () => Promise<unknown> }, timeoutMs = 2000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    x.waitUntilReady().catch(() => {}),
-    new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs) })
-  ])
-  clearTimeout(timer)
-}
-
-/** Closes a follow-up queue safely (see settle). */
-export async function closeQueue (queue: Queue): Promise<void> {
-  await settle(queue)
-  await queue.close()
 }
 
 /** One job: Shared Signals from the start; audit, cleanup, then webhooks (deliveries can fail for outside reasons). */
