@@ -7,14 +7,31 @@ import { type RedisClient, runScript, script } from '@uspl/redis'
 import { keys, keyPatterns } from './keys.ts'
 import { newId } from './crypto.ts'
 
-export interface Grant {
-  id: string
+/**
+ * The terms of an authorization: who authorized which client, for what scope and resource, and when they
+ * signed in. A grant, its codes and its refresh tokens each record them, under the same hash fields.
+ */
+export interface GrantTerms {
   userId: string
   clientId: string
   scope: string
   resource: string
-  createdAt: number
   authTime: number
+}
+
+/** GrantTerms as hash fields. */
+export function grantTermsFields (t: GrantTerms): Record<string, string> {
+  return { user_id: t.userId, client_id: t.clientId, scope: t.scope, resource: t.resource, auth_time: String(t.authTime) }
+}
+
+/** GrantTerms from a hash that holds them (a grant, a code, a refresh token). */
+export function readGrantTerms (h: Record<string, string>): GrantTerms {
+  return { userId: h.user_id, clientId: h.client_id, scope: h.scope, resource: h.resource, authTime: Number(h.auth_time) }
+}
+
+export interface Grant extends GrantTerms {
+  id: string
+  createdAt: number
   lastUsedAt: number
   revokedAt: number | null
   revokedBy: string | null
@@ -27,12 +44,8 @@ export function toGrant (h: Record<string, string>): Grant | null {
   if (!h.id) return null
   return {
     id: h.id,
-    userId: h.user_id,
-    clientId: h.client_id,
-    scope: h.scope,
-    resource: h.resource,
+    ...readGrantTerms(h),
     createdAt: Number(h.created_at),
-    authTime: Number(h.auth_time),
     lastUsedAt: Number(h.last_used_at || h.created_at),
     revokedAt: h.revoked_at ? Number(h.revoked_at) : null,
     revokedBy: h.revoked_by || null,
