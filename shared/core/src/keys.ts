@@ -77,6 +77,11 @@ export const keys = {
   signingKeys: () => 'keys:signing',
   // the token service's pending authorization requests (between /authorize and the consent decision)
   authRequest: (id: string) => `areq:${id}`,
+  // shared/server's rate limits, per service: the namespace @fastify/rate-limit puts before each address it
+  // counts, and the failed-credential counters per address and per client (a hash of its id)
+  rateLimitRequests: (service: string) => `ratelimit:${service}:req:`,
+  rateLimitFailuresAddress: (service: string, address: string) => `ratelimit:${service}:fail:ip:${address}`,
+  rateLimitFailuresClient: (service: string, clientHash: string) => `ratelimit:${service}:fail:client:${clientHash}`,
   // failed sign-ins, counted per account (email hash) and per source address, for throttling
   signinFailuresAccount: (emailHash: string) => `signin:fail:acct:${emailHash}`,
   signinFailuresAddress: (address: string) => `signin:fail:ip:${address}`,
