@@ -1,6 +1,6 @@
 /** Connected Apps as the API and the page show them: a user's active grants joined with their clients. */
 import type { FastifyInstance } from 'fastify'
-import { EnterpriseIssuerStore, keys, liveSessionCounts, type Client, type EnterpriseIssuer, type Grant } from '@uspl/core'
+import { EnterpriseIssuerStore, RedisSessionIndex, keys, type Client, type EnterpriseIssuer, type Grant } from '@uspl/core'
 import { ApiError } from '@uspl/errors'
 import type { Connection } from './schemas.ts'
 
@@ -31,7 +31,7 @@ export function documentHost (client: Client | null, clientId: string): string |
 
 /** Live MCP sessions of each grant: entries of ended sessions and of dead replicas do not count. */
 export async function openSessions (app: FastifyInstance, grantIds: string[]): Promise<number[]> {
-  return liveSessionCounts(app.redis, app.redisPrefix, grantIds)
+  return new RedisSessionIndex(app.redis, app.redisPrefix).liveCounts(grantIds)
 }
 
 /** Active grants, newest first, for a user, a client, or both. */

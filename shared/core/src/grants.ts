@@ -4,17 +4,34 @@
  * consent creates a new grant. Refresh tokens belong to a grant (see keys.grantRefreshTokens).
  */
 import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys } from './keys.ts'
+import { keys, keyPatterns } from './keys.ts'
 import { newId } from './crypto.ts'
 
-export interface Grant {
-  id: string
+/**
+ * The terms of an authorization: who authorized which client, for what scope and resource, and when they
+ * signed in. A grant, its codes and its refresh tokens each record them, under the same hash fields.
+ */
+export interface GrantTerms {
   userId: string
   clientId: string
   scope: string
   resource: string
-  createdAt: number
   authTime: number
+}
+
+/** GrantTerms as hash fields. */
+export function grantTermsFields (t: GrantTerms): Record<string, string> {
+  return { user_id: t.userId, client_id: t.clientId, scope: t.scope, resource: t.resource, auth_time: String(t.authTime) }
+}
+
+/** GrantTerms from a hash that holds them (a grant, a code, a refresh token). */
+export function readGrantTerms (h: Record<string, string>): GrantTerms {
+  return { userId: h.user_id, clientId: h.client_id, scope: h.scope, resource: h.resource, authTime: Number(h.auth_time) }
+}
+
+export interface Grant extends GrantTerms {
+  id: string
+  createdAt: number
   lastUsedAt: number
   revokedAt: number | null
   revokedBy: string | null
@@ -27,12 +44,8 @@ export function toGrant (h: Record<string, string>): Grant | null {
   if (!h.id) return null
   return {
     id: h.id,
-    userId: h.user_id,
-    clientId: h.client_id,
-    scope: h.scope,
-    resource: h.resource,
+    ...readGrantTerms(h),
     createdAt: Number(h.created_at),
-    authTime: Number(h.auth_time),
     lastUsedAt: Number(h.last_used_at || h.created_at),
     revokedAt: h.revoked_at ? Number(h.revoked_at) : null,
     revokedBy: h.revoked_by || null,
@@ -41,26 +54,30 @@ export function toGrant (h: Record<string, string>): Grant | null {
   }
 }
 
-// KEYS: activeGrant, (new) grant key; ARGV: prefix, newId, userId, clientId, scope, resource, nowMs, authTime, ttlS, managedBy ('' = a user's consent)
-const ENSURE_GRANT = script('usplEnsureGrant', 2, `
+// The active grant's key: its id is read from the pointer, so it cannot be KEYS.
+const ACTIVE_GRANT_KEY = keyPatterns({ grant: keys.grant }, 10)
+
+// KEYS: activeGrant, (new) grant key, the user's grants, the client's grants
+// ARGV: newId, userId, clientId, scope, resource, nowMs, authTime, ttlS, managedBy ('' = a user's consent), then ACTIVE_GRANT_KEY
+const ENSURE_GRANT = script('usplEnsureGrant', 4, `${ACTIVE_GRANT_KEY.lua}
 local existing = redis.call('GET', KEYS[1])
 if existing then
-  local gkey = ARGV[1] .. 'grant:' .. existing
+  local gkey = key_grant(existing)
   if redis.call('EXISTS', gkey) == 1 and redis.call('HEXISTS', gkey, 'revoked_at') == 0 then
-    redis.call('HSET', gkey, 'scope', ARGV[5], 'auth_time', ARGV[8], 'last_used_at', ARGV[7])
-    if ARGV[10] ~= '' then redis.call('HSET', gkey, 'managed_by', ARGV[10]) end
-    redis.call('EXPIRE', gkey, ARGV[9])
-    redis.call('EXPIRE', KEYS[1], ARGV[9])
+    redis.call('HSET', gkey, 'scope', ARGV[4], 'auth_time', ARGV[7], 'last_used_at', ARGV[6])
+    if ARGV[9] ~= '' then redis.call('HSET', gkey, 'managed_by', ARGV[9]) end
+    redis.call('EXPIRE', gkey, ARGV[8])
+    redis.call('EXPIRE', KEYS[1], ARGV[8])
     return existing
   end
 end
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'user_id', ARGV[3], 'client_id', ARGV[4], 'scope', ARGV[5], 'resource', ARGV[6], 'created_at', ARGV[7], 'auth_time', ARGV[8], 'last_used_at', ARGV[7])
-if ARGV[10] ~= '' then redis.call('HSET', KEYS[2], 'managed_by', ARGV[10]) end
-redis.call('EXPIRE', KEYS[2], ARGV[9])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[9])
-redis.call('SADD', ARGV[1] .. 'user:' .. ARGV[3] .. ':grants', ARGV[2])
-redis.call('SADD', ARGV[1] .. 'client:' .. ARGV[4] .. ':grants', ARGV[2])
-return ARGV[2]
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'user_id', ARGV[2], 'client_id', ARGV[3], 'scope', ARGV[4], 'resource', ARGV[5], 'created_at', ARGV[6], 'auth_time', ARGV[7], 'last_used_at', ARGV[6])
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'managed_by', ARGV[9]) end
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[8])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+return ARGV[1]
 `)
 
 export class GrantStore {
@@ -70,8 +87,8 @@ export class GrantStore {
   async ensure (input: { userId: string, clientId: string, scope: string, resource: string, authTime: number, ttlS: number, managedBy?: string }): Promise<Grant> {
     const id = newId('grt', 16)
     const now = Date.now()
-    const gid = await runScript(this.redis, ENSURE_GRANT, keys.activeGrant(input.userId, input.clientId), keys.grant(id),
-      this.prefix, id, input.userId, input.clientId, input.scope, input.resource, String(now), String(input.authTime), String(input.ttlS), input.managedBy ?? '') as string
+    const gid = await runScript(this.redis, ENSURE_GRANT, keys.activeGrant(input.userId, input.clientId), keys.grant(id), keys.userGrants(input.userId), keys.clientGrants(input.clientId),
+      id, input.userId, input.clientId, input.scope, input.resource, String(now), String(input.authTime), String(input.ttlS), input.managedBy ?? '', ...ACTIVE_GRANT_KEY.argv(this.prefix)) as string
     const grant = await this.get(gid)
     if (!grant) throw new Error('grant vanished while being created')
     return grant

@@ -1,7 +1,9 @@
 /**
  * Every Redis key the product uses, in one place, relative to the deployment prefix (ioredis applies the
- * prefix to keys; Lua scripts receive it in ARGV for keys they compute). Channels are not keys and carry
- * the prefix explicitly.
+ * prefix to keys). TypeScript calls these functions, and so, through KEYS, does every Lua script: a script
+ * gets each key it can be told in advance as KEYS, built here. A script that must build a key from what it
+ * reads (a set's members, a hash's fields) gets that layout from keyPatterns below, made from the same
+ * functions. Channels are not keys and carry the prefix explicitly.
  */
 export const keys = {
   // accounts
@@ -61,6 +63,10 @@ export const keys = {
   revocationChannel: (prefix: string) => `${prefix}events:revocations`,
   audit: () => 'audit:revocations',
   auditEntry: (eventId: string) => `audit:revocation:${eventId}`,
+  /** hash: sha256(webhook url) -> delivery time (ms), for the event's successful webhook deliveries */
+  auditWebhookDeliveries: (eventId: string) => `audit:revocation:${eventId}:webhooks`,
+  /** the stream id up to which every event has an audit record (the follow-up worker's sweeper) */
+  auditSweepCursor: () => 'audit:revocations:swept',
   // MCP sessions, for operators and cross-replica routing
   mcpSession: (id: string) => `mcps:${id}`,
   grantSessions: (grantId: string) => `grant:${grantId}:sessions`,
@@ -73,6 +79,11 @@ export const keys = {
   signingKeys: () => 'keys:signing',
   // the token service's pending authorization requests (between /authorize and the consent decision)
   authRequest: (id: string) => `areq:${id}`,
+  // shared/server's rate limits, per service: the namespace @fastify/rate-limit puts before each address it
+  // counts, and the failed-credential counters per address and per client (a hash of its id)
+  rateLimitRequests: (service: string) => `ratelimit:${service}:req:`,
+  rateLimitFailuresAddress: (service: string, address: string) => `ratelimit:${service}:fail:ip:${address}`,
+  rateLimitFailuresClient: (service: string, clientHash: string) => `ratelimit:${service}:fail:client:${clientHash}`,
   // failed sign-ins, counted per account (email hash) and per source address, for throttling
   signinFailuresAccount: (emailHash: string) => `signin:fail:acct:${emailHash}`,
   signinFailuresAddress: (address: string) => `signin:fail:ip:${address}`,
@@ -92,4 +103,51 @@ export const keys = {
 export const BULL_QUEUE = 'revocation-followup'
 export function bullPrefix (prefix: string): string {
   return `${prefix}bull`
+}
+
+type Layout = (...ids: string[]) => string
+
+const HOLE = '\u0000'
+
+/** The text around the holes of a layout: one more part than it takes ids. */
+function parts (name: string, fn: Layout): string[] {
+  const holes = Array.from({ length: fn.length }, () => HOLE)
+  const split = fn(...holes).split(HOLE)
+  // a layout that transforms its ids (userByEmail lowercases) cannot be filled in by Lua
+  const sample = Array.from({ length: fn.length }, (_, i) => `Id${i}`)
+  if (split.length !== fn.length + 1 || split.reduce((k, part, i) => i === 0 ? part : k + sample[i - 1] + part, '') !== fn(...sample)) {
+    throw new Error(`keys layout ${name} cannot be used as a pattern: it does not place its ids as given`)
+  }
+  return split
+}
+
+export interface KeyPatterns {
+  /** Lua defining `key_<name>(ids…)` for each layout, reading its parts from ARGV at the offset given */
+  lua: string
+  /** how many ARGV the parts take */
+  count: number
+  /** the parts, to pass as ARGV at that offset, with the deployment prefix in front of each key */
+  argv: (prefix: string) => string[]
+}
+
+/**
+ * For a Lua script that builds keys from ids it reads, so cannot receive them as KEYS: a Lua function per
+ * layout (`key_grant(gid)` for `{ grant: keys.grant }`) that fills the ids into the text around them,
+ * passed in ARGV from `at` on (ioredis prefixes KEYS, not ARGV, hence the prefix). The layout stays the
+ * function's here; in cluster mode such keys share the prefix's hash tag, so they stay on the script's slot.
+ */
+export function keyPatterns (layouts: Record<string, Layout>, at: number): KeyPatterns {
+  const entries = Object.entries(layouts).map(([name, fn]) => [name, parts(name, fn)] as const)
+  let next = at
+  const lua = entries.map(([name, p]) => {
+    const ids = p.slice(1).map((_, i) => `id${i + 1}`)
+    const body = p.map((_, i) => i === 0 ? `ARGV[${next + i}]` : ` .. ${ids[i - 1]} .. ARGV[${next + i}]`).join('')
+    next += p.length
+    return `local function key_${name} (${ids.join(', ')}) return ${body} end\n`
+  }).join('')
+  return {
+    lua,
+    count: next - at,
+    argv: (prefix) => entries.flatMap(([, p]) => p.map((part, i) => i === 0 ? prefix + part : part))
+  }
 }

@@ -16,22 +16,15 @@
  * `sweepIntervalMs` it walks the stream from its cursor and re-queues each event that has no audit record.
  */
 import { createHmac } from 'node:crypto'
-import { Queue, Worker, type Job } from 'bullmq'
+import { Worker, type Job, type Queue } from 'bullmq'
 import { bullConnection, type RedisClient } from '@uspl/redis'
 import type { ChainableCommander } from 'ioredis'
 import { keys, BULL_QUEUE, bullPrefix } from './keys.ts'
 import { hashSecret, constantTimeEqual } from './crypto.ts'
 import { parseEvent, compareStreamIds, followupJobOptions, type RevocationEvent } from './revocation.ts'
+import { createFollowupQueue, closeQueue, settle } from './revocation-queue.ts'
 import { deliverSecurityEvents, type SsfDeliveryResult, type SsfTransmitter } from './ssf-delivery.ts'
-import { pruneGrantSessions } from './session-liveness.ts'
-
-/** Keys only the worker uses (relative to the deployment prefix, like `keys`). */
-export const workerKeys = {
-  /** hash: sha256(webhook url) -> delivery time (ms), for the event's successful deliveries */
-  webhookDeliveries: (eventId: string) => `audit:revocation:${eventId}:webhooks`,
-  /** the stream id up to which every event has an audit record */
-  sweepCursor: () => 'audit:revocations:swept'
-} as const
+import { RedisSessionIndex } from './session-index.ts'
 
 export const SIGNATURE_HEADER = 'x-uspl-signature'
 export const EVENT_ID_HEADER = 'x-uspl-event-id'
@@ -160,7 +153,7 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
       concurrency: opts.concurrency ?? 4
     })
     this.followup = opts
-    this.queue = new Queue(BULL_QUEUE, { connection: bullConnection(opts.redisUrl) as never, prefix: bullPrefix(opts.prefix) })
+    this.queue = createFollowupQueue(opts.redisUrl, opts.prefix)
     this.queue.on('error', (err) => opts.log.warn({ err }, 'revocation follow-up queue connection error'))
     this.on('error', (err) => opts.log.warn({ err }, 'revocation worker error'))
     this.on('failed', (job, err) => {
@@ -197,7 +190,7 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
   private async sweepOnce (): Promise<number> {
     const { redis } = this.followup
     const graceMs = this.followup.sweepGraceMs ?? 10000
-    let cursor = (await redis.get(workerKeys.sweepCursor())) ?? '0-0'
+    let cursor = (await redis.get(keys.auditSweepCursor())) ?? '0-0'
     let advancing = true
     let requeued = 0
     for (;;) {
@@ -245,8 +238,8 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
   }
 
   private async advanceCursor (id: string): Promise<void> {
-    const current = await this.followup.redis.get(workerKeys.sweepCursor())
-    if (current === null || compareStreamIds(id, current) > 0) await this.followup.redis.set(workerKeys.sweepCursor(), id)
+    const current = await this.followup.redis.get(keys.auditSweepCursor())
+    if (current === null || compareStreamIds(id, current) > 0) await this.followup.redis.set(keys.auditSweepCursor(), id)
   }
 
   override async close (force?: boolean): Promise<void> {
@@ -257,26 +250,6 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
     await super.close(force)
     await closeQueue(this.queue)
   }
-}
-
-/**
- * Waits (bounded) for a BullMQ queue or worker to finish connecting. Closing one whose connection is still
- * initializing lets that initialization's failure surface as an unhandled 'error' event after close has
- * removed every listener (BullMQ 5.x), which crashes the process; a service closed right after start hits it.
- */
-export async function settle (x: { waitUntilReady: () => Promise<unknown> }, timeoutMs = 2000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    x.waitUntilReady().catch(() => {}),
-    new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs) })
-  ])
-  clearTimeout(timer)
-}
-
-/** Closes a follow-up queue safely (see settle). */
-export async function closeQueue (queue: Queue): Promise<void> {
-  await settle(queue)
-  await queue.close()
 }
 
 /** One job: Shared Signals from the start; audit, cleanup, then webhooks (deliveries can fail for outside reasons). */
@@ -323,13 +296,12 @@ export async function writeAudit (redis: RedisClient, event: RevocationEvent, re
 
 async function cleanup (opts: RevocationWorkerOptions, event: RevocationEvent): Promise<number> {
   const { redis } = opts
+  const index = new RedisSessionIndex(redis, opts.prefix)
   let dropped = 0
   for (const gid of event.grantIds) {
     // a token-scope event names a grant that stays alive: only revoked grants are cleaned up
     if (await redis.hexists(keys.grant(gid), 'revoked_at') !== 1) continue
-    // entries of ended sessions and of dead replicas go; the gateways close the live ones
-    dropped += (await pruneGrantSessions(redis, opts.prefix, gid)).dropped
-    await redis.expire(keys.grantSessions(gid), opts.sessionIndexTtlS ?? 3600)
+    dropped += await index.retireGrant(gid, opts.sessionIndexTtlS ?? 3600)
   }
   return dropped
 }
@@ -337,7 +309,7 @@ async function cleanup (opts: RevocationWorkerOptions, event: RevocationEvent): 
 async function deliverWebhooks (opts: RevocationWorkerOptions, event: RevocationEvent): Promise<FollowupResult['webhooks']> {
   if (opts.webhooks.length === 0) return { delivered: 0, skipped: 0 }
   const { redis } = opts
-  const stateKey = workerKeys.webhookDeliveries(event.id)
+  const stateKey = keys.auditWebhookDeliveries(event.id)
   const done = await redis.hgetall(stateKey)
   const pending = opts.webhooks.filter((w) => !done[hashSecret(w.url)])
   const body = JSON.stringify(webhookPayload(event))

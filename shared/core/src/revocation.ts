@@ -10,7 +10,7 @@
  */
 import type { Queue } from 'bullmq'
 import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys } from './keys.ts'
+import { keys, keyPatterns } from './keys.ts'
 import { nowSeconds } from './crypto.ts'
 
 export type RevocationScope = 'grant' | 'client' | 'user' | 'token'
@@ -54,63 +54,77 @@ export interface RevokeOptions {
 
 export const STREAM_MAXLEN = 100000
 
-// KEYS[1] stream. ARGV: prefix, scope, id, nowMs, denyTtlS, revokedGrantTtlS, path, actorType, actorId, channel, maxlen, disableClient
-const REVOKE = script('usplRevoke', 1, `
-local p = ARGV[1]
-local scope = ARGV[2]
-local id = ARGV[3]
-local nowMs = tonumber(ARGV[4])
+// The keys of the grants a revocation names: read from a set (a client's or user's grants) or known only
+// once the grant's hash is read (its active-grant pointer, its refresh tokens), so they cannot be KEYS.
+const GRANT_KEYS = keyPatterns({
+  grant: keys.grant,
+  denyGrant: keys.denyGrant,
+  grantRefreshTokens: keys.grantRefreshTokens,
+  refreshToken: keys.refreshToken,
+  activeGrant: keys.activeGrant
+}, 12)
+
+// KEYS[1] stream, KEYS[2] the target: the grant's hash (scope grant) or the grant set of the client or user;
+// for scope client also KEYS[3] the client's hash and KEYS[4] its denylist entry (REVOKE_CLIENT).
+// ARGV: scope, id, nowMs, denyTtlS, revokedGrantTtlS, path, actorType, actorId, channel, maxlen,
+// disableClient, then GRANT_KEYS.
+const REVOKE_LUA = `${GRANT_KEYS.lua}
+local scope = ARGV[1]
+local id = ARGV[2]
+local nowMs = tonumber(ARGV[3])
 local nowS = math.floor(nowMs / 1000)
 local grants
 local clientId = ''
 local userId = ''
 if scope == 'grant' then
-  local g = p .. 'grant:' .. id
-  if redis.call('EXISTS', g) == 0 then return {'not_found'} end
-  local f = redis.call('HMGET', g, 'revoked_at', 'revocation_id', 'client_id', 'user_id')
+  if redis.call('EXISTS', KEYS[2]) == 0 then return {'not_found'} end
+  local f = redis.call('HMGET', KEYS[2], 'revoked_at', 'revocation_id', 'client_id', 'user_id')
   if f[1] then return {'already_revoked', f[2] or '', f[1]} end
   clientId = f[3]
   userId = f[4]
   grants = {id}
 elseif scope == 'client' then
   clientId = id
-  grants = redis.call('SMEMBERS', p .. 'client:' .. id .. ':grants')
+  grants = redis.call('SMEMBERS', KEYS[2])
 else
   userId = id
-  grants = redis.call('SMEMBERS', p .. 'user:' .. id .. ':grants')
+  grants = redis.call('SMEMBERS', KEYS[2])
 end
 local revoked = {}
 for _, gid in ipairs(grants) do
-  local g = p .. 'grant:' .. gid
+  local g = key_grant(gid)
   if redis.call('EXISTS', g) == 1 and redis.call('HEXISTS', g, 'revoked_at') == 0 then
     local f = redis.call('HMGET', g, 'user_id', 'client_id')
-    redis.call('HSET', g, 'revoked_at', nowMs, 'revoked_by', ARGV[7])
-    redis.call('EXPIRE', g, ARGV[6])
-    redis.call('SET', p .. 'dl:g:' .. gid, nowS, 'EX', ARGV[5])
-    local rtset = p .. 'grant:' .. gid .. ':rts'
-    for _, h in ipairs(redis.call('SMEMBERS', rtset)) do redis.call('DEL', p .. 'rt:' .. h) end
+    redis.call('HSET', g, 'revoked_at', nowMs, 'revoked_by', ARGV[6])
+    redis.call('EXPIRE', g, ARGV[5])
+    redis.call('SET', key_denyGrant(gid), nowS, 'EX', ARGV[4])
+    local rtset = key_grantRefreshTokens(gid)
+    -- members are token hashes and their successors' members (keys.refreshTokenSuccessorMember), whose
+    -- refreshToken key is the successor's
+    for _, h in ipairs(redis.call('SMEMBERS', rtset)) do redis.call('DEL', key_refreshToken(h)) end
     redis.call('DEL', rtset)
-    local ugc = p .. 'ugc:' .. f[1] .. ':' .. f[2]
+    local ugc = key_activeGrant(f[1], f[2])
     if redis.call('GET', ugc) == gid then redis.call('DEL', ugc) end
     table.insert(revoked, gid)
   end
 end
 local changed = #revoked > 0
 if scope == 'client' then
-  local c = p .. 'client:' .. id
-  if ARGV[12] == '1' and redis.call('EXISTS', c) == 1 and redis.call('HEXISTS', c, 'disabled_at') == 0 then
-    redis.call('HSET', c, 'disabled_at', nowS)
+  if ARGV[11] == '1' and redis.call('EXISTS', KEYS[3]) == 1 and redis.call('HEXISTS', KEYS[3], 'disabled_at') == 0 then
+    redis.call('HSET', KEYS[3], 'disabled_at', nowS)
     changed = true
   end
-  if changed then redis.call('SET', p .. 'dl:c:' .. id, nowS + 1, 'EX', ARGV[5]) end
+  if changed then redis.call('SET', KEYS[4], nowS + 1, 'EX', ARGV[4]) end
 end
 if not changed then return {'noop'} end
-local body = cjson.encode({scope = scope, target = id, grantIds = revoked, clientId = clientId, userId = userId, path = ARGV[7], actorType = ARGV[8], actorId = ARGV[9], at = nowMs})
-local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], '*', 'event', body)
-for _, gid in ipairs(revoked) do redis.call('HSET', p .. 'grant:' .. gid, 'revocation_id', eid) end
-redis.call('PUBLISH', ARGV[10], eid .. ' ' .. body)
+local body = cjson.encode({scope = scope, target = id, grantIds = revoked, clientId = clientId, userId = userId, path = ARGV[6], actorType = ARGV[7], actorId = ARGV[8], at = nowMs})
+local eid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[10], '*', 'event', body)
+for _, gid in ipairs(revoked) do redis.call('HSET', key_grant(gid), 'revocation_id', eid) end
+redis.call('PUBLISH', ARGV[9], eid .. ' ' .. body)
 return {'revoked', eid, tostring(nowMs), body}
-`)
+`
+const REVOKE = script('usplRevoke', 2, REVOKE_LUA)
+const REVOKE_CLIENT = script('usplRevokeClient', 4, REVOKE_LUA)
 
 // KEYS[1] stream, KEYS[2] dl:j key. ARGV: ttlS, nowMs, body (without at), channel, maxlen
 const REVOKE_JTI = script('usplRevokeJti', 2, `
@@ -211,9 +225,11 @@ export class Revoker {
   }
 
   private async run (scope: 'grant' | 'client' | 'user', id: string, how: RevokeOptions, disable: boolean): Promise<RevocationResult> {
-    const reply = await runScript(this.opts.redis, REVOKE, keys.revocationStream(),
-      this.opts.prefix, scope, id, String(Date.now()), String(this.denyTtlS), String(this.opts.revokedGrantTtlS ?? 30 * 86400),
-      how.path, how.actor.type, how.actor.id, keys.revocationChannel(this.opts.prefix), String(STREAM_MAXLEN), disable ? '1' : '0') as string[]
+    const { prefix } = this.opts
+    const target = scope === 'grant' ? [keys.grant(id)] : scope === 'client' ? [keys.clientGrants(id), keys.client(id), keys.denyClient(id)] : [keys.userGrants(id)]
+    const reply = await runScript(this.opts.redis, scope === 'client' ? REVOKE_CLIENT : REVOKE, keys.revocationStream(), ...target,
+      scope, id, String(Date.now()), String(this.denyTtlS), String(this.opts.revokedGrantTtlS ?? 30 * 86400),
+      how.path, how.actor.type, how.actor.id, keys.revocationChannel(prefix), String(STREAM_MAXLEN), disable ? '1' : '0', ...GRANT_KEYS.argv(prefix)) as string[]
     switch (reply[0]) {
       case 'not_found': return { status: 'not_found', revokedAt: null, eventId: null, event: null }
       case 'noop': return { status: 'noop', revokedAt: null, eventId: null, event: null }

@@ -21,6 +21,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@uspl/config'
 import { HttpError, OAuthError, ApiError } from '@uspl/errors'
 import { runScript, script } from '@uspl/redis'
+import { keys } from '@uspl/core/keys'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -70,8 +71,8 @@ export const oauthTooMany = (message: string, retryAfterS: number): HttpError =>
 export const apiTooMany = (message: string, retryAfterS: number): HttpError => new ApiError('rate_limited', message, 429, { retryAfterS })
 
 export const failureKeys = {
-  address: (service: string, address: string) => `ratelimit:${service}:fail:ip:${address}`,
-  client: (service: string, clientId: string) => `ratelimit:${service}:fail:client:${createHash('sha256').update(clientId).digest('base64url')}`
+  address: (service: string, address: string) => keys.rateLimitFailuresAddress(service, address),
+  client: (service: string, clientId: string) => keys.rateLimitFailuresClient(service, createHash('sha256').update(clientId).digest('base64url'))
 }
 
 // KEYS: the counters. ARGV: limit. Returns 0, or the seconds until the first counter at its limit expires.
@@ -116,7 +117,7 @@ async function rateLimits (app: FastifyInstance, opts: RateLimitOptions): Promis
     max: config.RATE_LIMIT_MAX,
     timeWindow: config.RATE_LIMIT_WINDOW_S * 1000,
     redis: app.redis,
-    nameSpace: `ratelimit:${service}:req:`,
+    nameSpace: keys.rateLimitRequests(service),
     enableDraftSpec: true,
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (_request, context) => opts.error(`too many requests from this address; retry in ${Math.ceil(context.ttl / 1000)} seconds`, Math.ceil(context.ttl / 1000))

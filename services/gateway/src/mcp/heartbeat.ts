@@ -1,5 +1,7 @@
 /**
- * This replica's heartbeat in Redis, and the sweep of dead replicas' session index entries.
+ * This replica's heartbeat in Redis, and the sweep of dead replicas' session index entries: when each step
+ * runs, and what the replica does with its outcome. The Redis side of each step is one script of the
+ * session index (shared/core/src/session-index.ts).
  *
  * Steps:
  * 1. start (before the replica serves): claim REPLICA_ID. Entries a previous process with the same id left
@@ -8,7 +10,7 @@
  * 2. every REPLICA_HEARTBEAT_INTERVAL_MS, one script: refresh the heartbeat, and for every replica listed in
  *    keys.replicas() whose heartbeat is gone, delete a batch of the entries it held (from its own set of
  *    session ids, never by a scan). The cap check and the operator views already ignore such entries the
- *    moment the heartbeat expires (shared/core/src/session-liveness.ts); the sweep frees their memory.
+ *    moment the heartbeat expires (the index's liveness rule); the sweep frees their memory.
  *    If the heartbeat had lapsed (Redis away, or the process stalled, for longer than the TTL), others may
  *    have deleted this replica's entries: the sessions it still holds are written back to the index.
  *    If another process's boot id is there, two replicas share REPLICA_ID: that is logged as an error.
@@ -17,57 +19,11 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
-import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys, indexKeyArgs, DROP_REPLICA_LUA } from '@uspl/core'
-import type { SessionIndex, SessionRecord } from './session-index.ts'
-
-/** entries of a dead replica deleted by one sweep step; the next tick (or an immediate rerun) takes the rest */
-const SWEEP_BATCH = 500
-
-// KEYS[1] this replica's heartbeat, KEYS[2] its session set, KEYS[3] the replicas set.
-// ARGV: indexKeyArgs (5), replica, bootId, ttlMs, idleTtlS, batch
-const CLAIM = script('usplReplicaClaim', 3, `${DROP_REPLICA_LUA}
-local dropped = 0
-repeat
-  local n = drop_replica_entries(ARGV[6], ARGV[10], 1)
-  dropped = dropped + n
-until n == 0
-redis.call('SET', KEYS[1], ARGV[7], 'PX', ARGV[8])
-redis.call('SADD', KEYS[3], ARGV[6])
-redis.call('EXPIRE', KEYS[3], ARGV[9])
-return dropped
-`)
-
-// Same KEYS and ARGV as CLAIM. Returns { 1 refreshed | 0 had lapsed | 2 another process's boot id, swept, more }
-const BEAT = script('usplReplicaBeat', 3, `${DROP_REPLICA_LUA}
-local prev = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[7], 'PX', ARGV[8])
-redis.call('SADD', KEYS[3], ARGV[6])
-redis.call('EXPIRE', KEYS[3], ARGV[9])
-redis.call('EXPIRE', KEYS[2], ARGV[9])
-local swept, more = 0, 0
-for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  if r ~= ARGV[6] and redis.call('EXISTS', ARGV[2] .. r) == 0 then
-    swept = swept + drop_replica_entries(r, ARGV[10], 1)
-    if redis.call('EXISTS', ARGV[3] .. r) == 0 then redis.call('SREM', KEYS[3], r) else more = 1 end
-  end
-end
-local state = 1
-if not prev then state = 0 elseif prev ~= ARGV[7] then state = 2 end
-return { state, swept, more }
-`)
-
-// KEYS as CLAIM. ARGV: indexKeyArgs (5), replica, bootId, batch. Deletes the heartbeat only if it is ours.
-const RELEASE = script('usplReplicaRelease', 3, `${DROP_REPLICA_LUA}
-repeat until drop_replica_entries(ARGV[6], ARGV[8], 1) == 0
-if redis.call('GET', KEYS[1]) == ARGV[7] then redis.call('DEL', KEYS[1]) end
-redis.call('SREM', KEYS[3], ARGV[6])
-return 1
-`)
+import type { RedisClient } from '@uspl/redis'
+import type { SessionIndex, SessionRecord } from '@uspl/core'
 
 export interface HeartbeatOptions {
   redis: RedisClient
-  prefix: string
   replica: string
   intervalMs: number
   ttlMs: number
@@ -91,22 +47,14 @@ export class ReplicaHeartbeat extends EventEmitter {
   private pending: Promise<void> = Promise.resolve()
   private stopped = false
   private failing = false
-  private readonly keys: [string, string, string]
-  private readonly keyArgs: string[]
 
   constructor (private readonly opts: HeartbeatOptions) {
     super()
-    this.keys = [keys.replicaAlive(opts.replica), keys.replicaSessions(opts.replica), keys.replicas()]
-    this.keyArgs = indexKeyArgs(opts.prefix)
   }
 
   /** True while the last refresh is younger than the TTL: this replica's entries count. */
   get alive (): boolean {
     return Date.now() - this.lastBeat < this.opts.ttlMs
-  }
-
-  private args (): string[] {
-    return [...this.keyArgs, this.opts.replica, this.bootId, String(this.opts.ttlMs), String(this.opts.idleTtlS), String(SWEEP_BATCH)]
   }
 
   /**
@@ -131,7 +79,7 @@ export class ReplicaHeartbeat extends EventEmitter {
   }
 
   private async claim (): Promise<void> {
-    const dropped = Number(await runScript(this.opts.redis, CLAIM, ...this.keys, ...this.args()))
+    const dropped = await this.opts.index.claimReplica(this.bootId, this.opts.ttlMs, this.opts.idleTtlS)
     this.claimed = true
     this.lastBeat = Date.now()
     if (dropped > 0) this.opts.log.info({ replica: this.opts.replica, dropped }, 'deleted the session index entries a previous process of this replica left')
@@ -145,9 +93,9 @@ export class ReplicaHeartbeat extends EventEmitter {
       if (!this.claimed) {
         await this.claim()
       } else {
-        const [state, swept, rest] = await runScript(this.opts.redis, BEAT, ...this.keys, ...this.args()) as [number, number, number]
+        const { state, swept, more: rest } = await this.opts.index.beatReplica(this.bootId, this.opts.ttlMs, this.opts.idleTtlS)
         this.lastBeat = Date.now()
-        more = rest === 1
+        more = rest
         if (swept > 0) this.opts.log.info({ swept }, 'deleted session index entries of replicas whose heartbeat lapsed')
         if (state === 2) this.opts.log.error({ replica: this.opts.replica }, 'another process refreshes this REPLICA_ID: every replica needs its own')
         if (state === 0) await this.reindex()
@@ -180,7 +128,7 @@ export class ReplicaHeartbeat extends EventEmitter {
     await this.pending
     if (!this.claimed) return
     try {
-      await runScript(this.opts.redis, RELEASE, ...this.keys, ...this.keyArgs, this.opts.replica, this.bootId, String(SWEEP_BATCH))
+      await this.opts.index.releaseReplica(this.bootId)
     } catch (err) {
       // the heartbeat expires by itself and live replicas sweep the rest
       this.opts.log.warn({ err }, 'could not release the replica heartbeat')

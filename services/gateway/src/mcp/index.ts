@@ -5,10 +5,9 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { AccountStore, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent, type WorkspaceRepository } from '@uspl/core'
+import { AccountStore, RedisSessionIndex, RedisWorkspaceRepository, RevocationFeed, type RevocationEvent, type WorkspaceRepository } from '@uspl/core'
 import { type Config, replicaId, replicaUrl, resourceMetadataUrl } from '../config.ts'
 import { SessionRegistry } from './sessions.ts'
-import { RedisSessionIndex } from './session-index.ts'
 import { McpEndpoint, mcpRoutes } from '../routes/mcp.ts'
 import { ReplicaHeartbeat } from './heartbeat.ts'
 import { StatelessEndpoint } from './stateless.ts'
@@ -58,7 +57,6 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   // replica liveness: a heartbeat in Redis, so a killed replica's index entries stop counting (heartbeat.ts)
   const heartbeat = new ReplicaHeartbeat({
     redis: app.redis,
-    prefix: config.REDIS_PREFIX,
     replica: replicaId(config),
     url: replicaUrl(config),
     intervalMs: config.REPLICA_HEARTBEAT_INTERVAL_MS,

@@ -8,7 +8,8 @@
  *   first refresh token into the grant, or nothing at all.
  */
 import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys, randomToken, hashSecret } from '@uspl/core'
+import { keys, randomToken, hashSecret, grantTermsFields, readGrantTerms, type GrantTerms } from '@uspl/core'
+import { STORE_REFRESH_TOKEN_LUA, refreshTokenKeys } from './refresh-tokens.ts'
 
 export const AUTH_REQUEST_TTL_S = 600
 export const CODE_TTL_S = 60
@@ -48,38 +49,27 @@ export class AuthRequestStore {
   }
 }
 
-export interface CodeRecord {
-  clientId: string
+export interface CodeRecord extends GrantTerms {
   redirectUri: string
   codeChallenge: string
-  resource: string
-  scope: string
-  userId: string
-  authTime: number
   grantId: string
 }
 
 export type CodeLookup = { status: 'valid', record: CodeRecord } | { status: 'used', grantId: string } | { status: 'unknown' }
 
-// KEYS: code, used marker, new rt, grant rt set, grant, active-grant pointer
+// KEYS: refreshTokenKeys of the first refresh token, then the code, its used marker
 // ARGV: usedTtl, rtTtl, rtHash, nowMs, then the new refresh token's field/value pairs
-const REDEEM = script('usplCodeRedeem', 6, `
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local g = redis.call('GET', KEYS[2])
+const REDEEM = script('usplCodeRedeem', 6, `${STORE_REFRESH_TOKEN_LUA}
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  local g = redis.call('GET', KEYS[6])
   if g then return {'used', g} end
   return {'unknown'}
 end
-local gid = redis.call('HGET', KEYS[1], 'grant_id')
-redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], gid, 'EX', ARGV[1])
-if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('HEXISTS', KEYS[5], 'revoked_at') == 1 then return {'revoked', gid} end
-redis.call('HSET', KEYS[3], unpack(ARGV, 5))
-redis.call('EXPIRE', KEYS[3], ARGV[2])
-redis.call('SADD', KEYS[4], ARGV[3])
-redis.call('EXPIRE', KEYS[4], ARGV[2])
-redis.call('HSET', KEYS[5], 'last_used_at', ARGV[4])
-if redis.call('TTL', KEYS[5]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[5], ARGV[2]) end
-if redis.call('GET', KEYS[6]) == gid then redis.call('EXPIRE', KEYS[6], ARGV[2]) end
+local gid = redis.call('HGET', KEYS[5], 'grant_id')
+redis.call('DEL', KEYS[5])
+redis.call('SET', KEYS[6], gid, 'EX', ARGV[1])
+if not grant_live() then return {'revoked', gid} end
+store_refresh_token(gid, ARGV[3], ARGV[2], ARGV[4], 5)
 return {'ok', gid}
 `)
 
@@ -90,16 +80,7 @@ export class CodeStore {
     const code = randomToken(32)
     const key = keys.authCode(hashSecret(code))
     await this.redis.multi()
-      .hset(key, {
-        client_id: record.clientId,
-        redirect_uri: record.redirectUri,
-        code_challenge: record.codeChallenge,
-        resource: record.resource,
-        scope: record.scope,
-        user_id: record.userId,
-        auth_time: String(record.authTime),
-        grant_id: record.grantId
-      })
+      .hset(key, { ...grantTermsFields(record), redirect_uri: record.redirectUri, code_challenge: record.codeChallenge, grant_id: record.grantId })
       .expire(key, CODE_TTL_S)
       .exec()
     return code
@@ -112,7 +93,7 @@ export class CodeStore {
     if (h.grant_id) {
       return {
         status: 'valid',
-        record: { clientId: h.client_id, redirectUri: h.redirect_uri, codeChallenge: h.code_challenge, resource: h.resource, scope: h.scope, userId: h.user_id, authTime: Number(h.auth_time), grantId: h.grant_id }
+        record: { ...readGrantTerms(h), redirectUri: h.redirect_uri, codeChallenge: h.code_challenge, grantId: h.grant_id }
       }
     }
     return used ? { status: 'used', grantId: used } : { status: 'unknown' }
@@ -127,8 +108,7 @@ export class CodeStore {
   async redeem (code: string, record: CodeRecord, refresh: { hash: string, ttlS: number, fields: Record<string, string> }): Promise<{ status: 'ok' | 'used' | 'revoked' | 'unknown', grantId: string | null }> {
     const hash = hashSecret(code)
     const pairs = Object.entries(refresh.fields).flat()
-    const reply = await runScript(this.redis, REDEEM,
-      keys.authCode(hash), keys.usedAuthCode(hash), keys.refreshToken(refresh.hash), keys.grantRefreshTokens(record.grantId), keys.grant(record.grantId), keys.activeGrant(record.userId, record.clientId),
+    const reply = await runScript(this.redis, REDEEM, ...refreshTokenKeys(refresh.hash, record), keys.authCode(hash), keys.usedAuthCode(hash),
       String(USED_CODE_TTL_S), String(refresh.ttlS), refresh.hash, String(Date.now()), ...pairs) as string[]
     return { status: reply[0] as 'ok' | 'used' | 'revoked' | 'unknown', grantId: reply[1] ?? null }
   }

@@ -11,7 +11,7 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { type RedisClient, runScript, script } from '@uspl/redis'
-import { keys, randomToken, hashSecret } from '@uspl/core'
+import { keys, randomToken, hashSecret, grantTermsFields, readGrantTerms, type GrantTerms } from '@uspl/core'
 
 function successorKey (presented: string): Buffer {
   return Buffer.from(hkdfSync('sha256', presented, 'uspl refresh successor', 'aes-256-gcm', 32))
@@ -36,13 +36,8 @@ export function openSuccessor (presented: string, sealed: string): string | null
   }
 }
 
-export interface RefreshTokenRecord {
+export interface RefreshTokenRecord extends GrantTerms {
   grantId: string
-  clientId: string
-  userId: string
-  scope: string
-  resource: string
-  authTime: number
   issuedAt: number
   rotatedAt: number | null
 }
@@ -52,41 +47,64 @@ export function newRefreshToken (r: Omit<RefreshTokenRecord, 'issuedAt' | 'rotat
   return {
     token,
     hash: hashSecret(token),
-    fields: { grant_id: r.grantId, client_id: r.clientId, user_id: r.userId, scope: r.scope, resource: r.resource, auth_time: String(r.authTime), issued_at: String(Date.now()) }
+    fields: { grant_id: r.grantId, ...grantTermsFields(r), issued_at: String(Date.now()) }
   }
 }
+
+/**
+ * The keys a new refresh token of a grant is written under, in the order STORE_REFRESH_TOKEN_LUA reads
+ * them as KEYS[1..4]: the token, the grant's token set, the grant, the user's active-grant pointer.
+ */
+export function refreshTokenKeys (hash: string, grant: { grantId: string, userId: string, clientId: string }): [string, string, string, string] {
+  return [keys.refreshToken(hash), keys.grantRefreshTokens(grant.grantId), keys.grant(grant.grantId), keys.activeGrant(grant.userId, grant.clientId)]
+}
+
+/**
+ * Lua, for a script whose KEYS begin with refreshTokenKeys: `grant_live()`, whether the grant exists and is
+ * not revoked; `store_refresh_token(gid, hash, ttl, now, first)` writes the new token (its field/value
+ * pairs are ARGV from `first` on), lists it in the grant's set, and keeps the grant and its active-grant
+ * pointer at least as long as the token. Redeeming a code (codes.ts) and rotating write through it.
+ */
+export const STORE_REFRESH_TOKEN_LUA = `
+local function grant_live()
+  return redis.call('EXISTS', KEYS[3]) == 1 and redis.call('HEXISTS', KEYS[3], 'revoked_at') == 0
+end
+local function store_refresh_token(gid, hash, ttl, now, first)
+  redis.call('HSET', KEYS[1], unpack(ARGV, first))
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('SADD', KEYS[2], hash)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('HSET', KEYS[3], 'last_used_at', now)
+  if redis.call('TTL', KEYS[3]) < tonumber(ttl) then redis.call('EXPIRE', KEYS[3], ttl) end
+  if redis.call('GET', KEYS[4]) == gid then redis.call('EXPIRE', KEYS[4], ttl) end
+end
+`
 
 /** `refreshToken` is the one live refresh token of the grant: the new one, or on a retry the same successor. */
 export type RotateResult = { status: 'ok', grantId: string, refreshToken: string } | { status: 'reused' | 'revoked', grantId: string } | { status: 'unknown' }
 
-// KEYS: old rt, new rt, grant rt set, grant, active-grant pointer, the old rt's sealed successor
+// KEYS: refreshTokenKeys of the new token, then the old token, the old token's sealed successor
 // ARGV: nowMs, graceMs, rtTtl, newHash, sealed new token, its member in the grant's set, then the new
 //       token's field/value pairs
 // A first rotation marks the old token and keeps the sealed successor for the grace period; a retry
 // within it gets that sealed successor back and writes nothing; after it (or without it), a reuse.
-const ROTATE = script('usplRefreshRotate', 6, `
-local f = redis.call('HMGET', KEYS[1], 'grant_id', 'rotated_at')
+const ROTATE = script('usplRefreshRotate', 6, `${STORE_REFRESH_TOKEN_LUA}
+local f = redis.call('HMGET', KEYS[5], 'grant_id', 'rotated_at')
 if not f[1] then return {'unknown'} end
-if redis.call('EXISTS', KEYS[4]) == 0 or redis.call('HEXISTS', KEYS[4], 'revoked_at') == 1 then return {'revoked', f[1]} end
+if not grant_live() then return {'revoked', f[1]} end
 if f[2] then
   if tonumber(ARGV[1]) - tonumber(f[2]) >= tonumber(ARGV[2]) then return {'reused', f[1]} end
   local sealed = redis.call('GET', KEYS[6])
   if not sealed then return {'reused', f[1]} end
   return {'retry', f[1], sealed}
 end
-redis.call('HSET', KEYS[1], 'rotated_at', ARGV[1])
+redis.call('HSET', KEYS[5], 'rotated_at', ARGV[1])
 -- kept a little past the window (replicas' clocks differ); the window itself is decided by rotated_at
 if tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[6], ARGV[5], 'PX', tonumber(ARGV[2]) + 5000)
-  redis.call('SADD', KEYS[3], ARGV[6])
+  redis.call('SADD', KEYS[2], ARGV[6])
 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 7))
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-redis.call('HSET', KEYS[4], 'last_used_at', ARGV[1])
-if redis.call('TTL', KEYS[4]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
-if redis.call('GET', KEYS[5]) == f[1] then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
+store_refresh_token(f[1], ARGV[4], ARGV[3], ARGV[1], 7)
 return {'ok', f[1]}
 `)
 
@@ -97,22 +115,12 @@ export class RefreshTokenStore {
     if (token.length === 0 || token.length > 256) return null
     const h = await this.redis.hgetall(keys.refreshToken(hashSecret(token)))
     if (!h.grant_id) return null
-    return {
-      grantId: h.grant_id,
-      clientId: h.client_id,
-      userId: h.user_id,
-      scope: h.scope,
-      resource: h.resource,
-      authTime: Number(h.auth_time),
-      issuedAt: Number(h.issued_at),
-      rotatedAt: h.rotated_at ? Number(h.rotated_at) : null
-    }
+    return { grantId: h.grant_id, ...readGrantTerms(h), issuedAt: Number(h.issued_at), rotatedAt: h.rotated_at ? Number(h.rotated_at) : null }
   }
 
   async rotate (presented: string, current: RefreshTokenRecord, next: { token: string, hash: string, fields: Record<string, string> }, opts: { graceS: number, ttlS: number }): Promise<RotateResult> {
     const oldHash = hashSecret(presented)
-    const reply = await runScript(this.redis, ROTATE,
-      keys.refreshToken(oldHash), keys.refreshToken(next.hash), keys.grantRefreshTokens(current.grantId), keys.grant(current.grantId), keys.activeGrant(current.userId, current.clientId), keys.refreshTokenSuccessor(oldHash),
+    const reply = await runScript(this.redis, ROTATE, ...refreshTokenKeys(next.hash, current), keys.refreshToken(oldHash), keys.refreshTokenSuccessor(oldHash),
       String(Date.now()), String(opts.graceS * 1000), String(opts.ttlS), next.hash, sealSuccessor(presented, next.token), keys.refreshTokenSuccessorMember(oldHash), ...Object.entries(next.fields).flat()) as string[]
     if (reply[0] === 'unknown') return { status: 'unknown' }
     if (reply[0] === 'ok') return { status: 'ok', grantId: reply[1], refreshToken: next.token }
