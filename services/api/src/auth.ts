@@ -16,7 +16,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from '@uspl/errors'
+import { ApiError, bearerChallenge } from '@uspl/errors'
 import { ApiKeyStore, apiKeyHash, judgeKey, keyOfRecord, keys, type ApiKey, type UserFields } from '@uspl/core'
 import type { RedisClient } from '@uspl/redis'
 import type { LiveCache, RecordKind } from './live-cache.ts'
@@ -48,9 +48,8 @@ export interface AuthOptions {
 const REALM = 'uspl-api'
 
 /** A 401 with its RFC 6750 challenge (no error code when no credentials were sent, §3.1). */
-function unauthenticated (reply: FastifyReply, message: string, error?: 'invalid_request' | 'invalid_token'): ApiError {
-  reply.header('www-authenticate', error ? `Bearer realm="${REALM}", error="${error}"` : `Bearer realm="${REALM}"`)
-  return new ApiError('unauthenticated', message, 401)
+function unauthenticated (message: string, error?: 'invalid_request' | 'invalid_token'): ApiError {
+  return new ApiError('unauthenticated', message, 401, { challenge: bearerChallenge({ realm: REALM, error }) })
 }
 
 const REASONS = {
@@ -101,8 +100,8 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   /** Refuses when over the limit; otherwise keeps the decision with the least remaining for the headers. */
   const counted = (reply: FastifyReply, limit: SharedLimit, d: LimitDecision, tightest: LimitDecision | null): LimitDecision => {
     if (!d.allowed) {
-      reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': 0, 'ratelimit-reset': d.resetS, 'retry-after': d.resetS })
-      throw new ApiError('rate_limited', `too many requests from ${limit.opts.subject}; retry in ${d.resetS} seconds`, 429)
+      reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': 0, 'ratelimit-reset': d.resetS })
+      throw new ApiError('rate_limited', `too many requests from ${limit.opts.subject}; retry in ${d.resetS} seconds`, 429, { retryAfterS: d.resetS })
     }
     return tightest !== null && tightest.remaining <= d.remaining ? tightest : d
   }
@@ -116,18 +115,18 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     after(byAddress.hit(request.ip), (perAddress) => after(cache.fence(), () => {
       const addressDecision = counted(reply, byAddress, perAddress, null)
       const authorization = request.headers.authorization
-      if (authorization === undefined) throw unauthenticated(reply, 'send a personal API key: Authorization: Bearer uspl_…')
+      if (authorization === undefined) throw unauthenticated('send a personal API key: Authorization: Bearer uspl_…')
       const match = /^Bearer +(\S+)$/i.exec(authorization)
-      if (!match) throw unauthenticated(reply, 'the Authorization header must be "Bearer uspl_…"', 'invalid_request')
+      if (!match) throw unauthenticated('the Authorization header must be "Bearer uspl_…"', 'invalid_request')
       const hash = apiKeyHash(match[1])
-      if (hash === null) throw unauthenticated(reply, REASONS.unknown, 'invalid_token')
+      if (hash === null) throw unauthenticated(REASONS.unknown, 'invalid_token')
       return after(cache.get(KEY_RECORD, keys.apiKey(hash)), (record) => {
         const key = keyOfRecord(record, hash)
-        if (key === null) throw unauthenticated(reply, REASONS.unknown, 'invalid_token')
+        if (key === null) throw unauthenticated(REASONS.unknown, 'invalid_token')
         const user = key.userId ? cache.get(USER_FIELDS, keys.user(key.userId)) : null
         return after(user, (fields) => {
           const check = judgeKey(key, fields, Date.now())
-          if (!check.ok) throw unauthenticated(reply, REASONS[check.reason], 'invalid_token')
+          if (!check.ok) throw unauthenticated(REASONS[check.reason], 'invalid_token')
           if (key.kind !== 'personal' || !key.userId) {
             throw new ApiError('operator_key', 'this is an operator key; the workspace API acts as a person, so use a personal key created on your account page or with create-api-key --user', 403)
           }
