@@ -1,7 +1,7 @@
 /**
  * 6. The workspace API's authenticated read: `GET /v1/workspaces/:id/recordings/:id` on the real API
- * service (personal key record and its user read from Redis, per-address and per-key rate limits counted
- * in Redis, the role read, the recording read) against the same read with no auth on the same Fastify base
+ * service (the cache fence, the personal key, its user and the role judged from the tracked cache, both
+ * rate limits counted, the recording read) against the same read with no auth on the same Fastify base
  * (`servers/bare-rest.ts`), same client load, alternating rounds. Target: API throughput >= 0.9 of the
  * bare read's.
  */
@@ -99,7 +99,7 @@ export const apiRead: Benchmark = {
       )
       const errors = rounds.flatMap((x) => [x.bare, x.api]).reduce((a, x) => a + (x.load.requests - x.load.ok), 0)
       if (errors > 0) result.notes.push(`${errors} requests failed during the measured windows`)
-      result.notes.push('The API side authenticates a personal key on every request (its record and its user from Redis, no cache), counts two rate limits in Redis and reads the role before the recording; the bare side is the same Fastify base and serializer with the recording read only.')
+      result.notes.push('The API side authenticates a personal key on every request: it waits for the cache fence (a PING shared by the requests of an event-loop turn), judges the key, its user and the role from the cache Redis keeps true (live-cache.ts), counts both rate limits (SharedLimit, synced to Redis every 100 ms), then reads the recording; the bare side is the same Fastify base and serializer with the recording read only.')
       result.details = { size: s, rounds }
 
       if (shouldProfile(ctx, result)) {
