@@ -86,6 +86,8 @@ export class LiveCache extends EventEmitter {
       if (channel.toString() === INVALIDATE) this.invalidate(message)
     })
     for (const conn of [this.sub, this.reader]) {
+      // a failed connection shows as 'close' (the cache goes off); the error itself is the main connection's to report
+      conn.on('error', () => {})
       conn.on('close', () => this.lose('connection closed'))
       conn.on('ready', () => { void this.sync() })
     }
