@@ -26,7 +26,8 @@ ENV CI=true
 RUN npm install --global --no-fund --no-audit pnpm@${PNPM_VERSION}
 WORKDIR /src
 # `pnpm fetch` needs only the lockfile, so this layer (the downloads) is rebuilt only when pnpm-lock.yaml
-# changes. The store lives outside /src; the deploy step below installs from it offline.
+# changes. The store lives outside /src; the deploy step below installs from it (--prefer-offline: the legacy deploy re-resolves
+# versions, for which pnpm fetch keeps no metadata).
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
 RUN pnpm fetch --store-dir /pnpm-store
 COPY . .

@@ -4,7 +4,7 @@
 //   node scripts/assemble-prod.mjs <out> [--skip-build] [-- <extra pnpm options, e.g. --store-dir /pnpm-store>]
 //
 // Steps: 1. build (scripts/lib.mjs `build`, the same as `npm run build`: tsc -b, the page bundle);
-// 2. per service, `pnpm deploy --legacy --prod --offline` into <out>/services/<name>: its package.json,
+// 2. per service, `pnpm deploy --legacy --prod --prefer-offline` into <out>/services/<name>: its package.json,
 //    its dist/ and a node_modules with its production dependencies only (workspace packages contribute their
 //    dist/ only, through their `files` field), and the same for the operator CLI (shared/cli) into <out>/cli;
 //    3. copy scripts/healthcheck.mjs to <out>; 4. refuse the folder (exit 1) when any development-only
@@ -101,7 +101,7 @@ export function assemble (out, { build = true, pnpmArgs = [] } = {}) {
   mkdirSync(join(out, 'services'), { recursive: true })
   const [pnpm, ...pre] = pnpmCommand()
   const deploy = (pkg, dest, entry) => {
-    run(pnpm, [...pre, 'deploy', '--legacy', '--prod', '--offline', '--reporter=append-only', '--filter', pkg, ...pnpmArgs, dest],
+    run(pnpm, [...pre, 'deploy', '--legacy', '--prod', '--prefer-offline', '--reporter=append-only', '--filter', pkg, ...pnpmArgs, dest],
       { env: { ...process.env, npm_config_update_notifier: 'false' } })
     if (!existsSync(join(dest, entry))) {
       console.error(`assemble-prod: ${dest}/${entry} is missing (did the build run?)`)
