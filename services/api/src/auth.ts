@@ -76,6 +76,21 @@ const USED_UNTIL: RecordKind<number> = {
   keep: (until) => until > 0
 }
 
+/**
+ * The key each kept record describes. A kept record is the answer to the read of `keys.apiKey(hash)`,
+ * so once `keyOfRecord` has checked it against that hash (in constant time), the same object stands for
+ * the same key until the cache lets it go; a changed record is a new object.
+ */
+const parsedKeys = new WeakMap<Record<string, string>, ApiKey | null>()
+function keyOf (record: Record<string, string>, hash: string): ApiKey | null {
+  let key = parsedKeys.get(record)
+  if (key === undefined) {
+    key = keyOfRecord(record, hash)
+    parsedKeys.set(record, key)
+  }
+  return key
+}
+
 /** f(v), without waiting when v is already there. */
 function after<T, R> (v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
   return v instanceof Promise ? v.then(f) : f(v)
@@ -121,7 +136,7 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
       const hash = apiKeyHash(match[1])
       if (hash === null) throw unauthenticated(REASONS.unknown, 'invalid_token')
       return after(cache.get(KEY_RECORD, keys.apiKey(hash)), (record) => {
-        const key = keyOfRecord(record, hash)
+        const key = keyOf(record, hash)
         if (key === null) throw unauthenticated(REASONS.unknown, 'invalid_token')
         const user = key.userId ? cache.get(USER_FIELDS, keys.user(key.userId)) : null
         return after(user, (fields) => {

@@ -9,7 +9,7 @@
  * waits for a fence: a PING on `sub`. Redis answers it on the same connection, after every invalidation it
  * queued there earlier, so once the PONG is in, every change acknowledged to its writer before the request
  * arrived has been applied here: the next request after a revoke is refused on every replica, exactly as
- * with a read per request. Requests that arrive in the same turn of the event loop share one PING.
+ * with a read per request. One PING is in flight at a time; the requests that arrive meanwhile share the next.
  *
  * Fails closed: the cache answers only while both connections are up, tracking is on with `sub` as its
  * target, and `sub` answers a PING every second. Any drop clears every entry and sends reads straight to
@@ -56,8 +56,10 @@ export class LiveCache extends EventEmitter {
   /** bumped on every loss, so a read begun before it is never kept after it */
   private generation = 0
   private syncing: Promise<void> | null = null
-  /** the fence that the requests of this turn of the event loop share; null once its PING is sent */
+  /** the fence that requests arriving now share; null once its PING is sent */
   private nextFence: Promise<boolean> | null = null
+  /** the PING sent and not yet answered (at most one) */
+  private inflight: Promise<boolean> | null = null
   private closed = false
   live = false
 
@@ -100,17 +102,31 @@ export class LiveCache extends EventEmitter {
   /**
    * Resolves true once every invalidation Redis queued for this process before the call has been applied
    * (or false at once when the cache is not live: then `get` reads from Redis). Call before `get`.
+   *
+   * One PING is in flight at a time, as in a group commit: the requests that arrive while it is out share
+   * the next one, sent when it is answered (and after the turn of the event loop in which it was asked
+   * for). Every fence's PING is sent after every request that waits on it arrived, so the guarantee holds
+   * for each of them, and under load a PING is shared by everything that arrived during one round trip.
    */
   fence (): Promise<boolean> | false {
     if (!this.live || this.sub === null) return false
     if (this.nextFence !== null) return this.nextFence
     const sub = this.sub
+    const timeoutMs = this.opts.pingMs ?? 1000
     const fence = new Promise<boolean>((resolve) => {
-      setImmediate(() => {
+      const send = (): void => {
         // from here on, a new request needs a PING sent after it arrived
         if (this.nextFence === fence) this.nextFence = null
-        this.pong(sub, this.opts.pingMs ?? 1000).then(resolve, () => resolve(false))
-      })
+        const ping = this.pong(sub, timeoutMs).catch(() => false)
+        this.inflight = ping
+        void ping.then((ok) => {
+          if (this.inflight === ping) this.inflight = null
+          resolve(ok)
+        })
+      }
+      const after = this.inflight
+      if (after === null) setImmediate(send)
+      else void after.then(() => { setImmediate(send) })
     })
     this.nextFence = fence
     return fence
