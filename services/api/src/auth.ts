@@ -11,7 +11,8 @@
  * the LiveCache, which Redis keeps true: the hook first waits for the cache's fence, so a revoke, a disable,
  * an expiry or a role change acknowledged before the request arrived is refused by it on every replica, as
  * with a read per request. The counts are SharedLimits. When everything is known, the hook waits for the
- * fence (one PING shared by the requests of an event-loop turn) and nothing else. Registered inside an encapsulated context; every route in it must declare
+ * fence (one PING in flight at a time, shared by the requests that arrived before it was sent) and nothing
+ * else. Registered inside an encapsulated context; every route in it must declare
  * `config.personalKey` or `config.public`, checked when the route is added.
  */
 import fp from 'fastify-plugin'
