@@ -140,8 +140,9 @@ export class LiveCache extends EventEmitter {
     if (!this.live || this.reader === null) return kind.fetch(this.opts.redis, key)
     const full = this.opts.prefix + key
     if (this.entries.has(full)) return this.entries.get(full) as T
+    // a read that an invalidation overtook may answer from before that write: join only a clean one
     const inflight = this.pending.get(full)
-    if (inflight) return inflight.promise as Promise<T>
+    if (inflight && !inflight.overtaken) return inflight.promise as Promise<T>
     const generation = this.generation
     const pending: Pending = { promise: Promise.resolve(), overtaken: false }
     pending.promise = kind.fetch(this.reader, key).then((value) => {
@@ -222,10 +223,10 @@ export class LiveCache extends EventEmitter {
   /** Sets tracking up when both connections are ready: sub's id, its subscription, then the reader's tracking. */
   private async sync (): Promise<void> {
     if (this.syncing) return this.syncing
+    const generation = this.generation
     this.syncing = (async () => {
       const { sub, reader } = this
       if (this.closed || this.live || sub === null || reader === null || sub.status !== 'ready' || reader.status !== 'ready') return
-      const generation = this.generation
       try {
         if (sub.condition?.subscriber) await sub.unsubscribe(INVALIDATE)
         const id = await sub.client('ID')
@@ -239,7 +240,12 @@ export class LiveCache extends EventEmitter {
       } catch (err) {
         this.opts.log?.warn({ err }, 'could not set up Redis client tracking; reading from Redis meanwhile')
       }
-    })().finally(() => { this.syncing = null })
+    })().finally(() => {
+      this.syncing = null
+      // a connection dropped and came back while this sync ran: its 'ready' joined this (abandoned) sync,
+      // so set up again, or the cache would stay off with both connections up
+      if (generation !== this.generation) void this.sync()
+    })
     return this.syncing
   }
 }
