@@ -42,6 +42,15 @@ interface Count {
   syncedAt: number
 }
 
+/**
+ * Redis did not take a sync (a pipeline answers each command's error rather than throwing): the hits stay
+ * pending, and the view is stale, so the next hit is counted in Redis first (and fails while it is away).
+ */
+function unsent (c: Count, n: number): void {
+  c.pending += n
+  c.syncedAt = -Infinity
+}
+
 export class SharedLimit {
   private readonly counts = new Map<string, Count>()
   private readonly margin: number
@@ -94,15 +103,15 @@ export class SharedLimit {
       try {
         const results = (await pipeline.exec()) ?? []
         const now = Date.now()
-        sent.forEach(({ c, window }, i) => {
+        sent.forEach(({ c, window, n }, i) => {
           const [err, total] = results[i * 2] ?? [new Error('no reply')]
-          if (err || c.window !== window) return
+          if (c.window !== window) return
+          if (err) { unsent(c, n); return }
           c.known = Math.max(c.known, Number(total))
           c.syncedAt = now
         })
       } catch {
-        // Redis is away: the counts of this interval are lost, and the next hits go to Redis (stale view)
-        for (const { c } of sent) c.syncedAt = -Infinity
+        for (const { c, window, n } of sent) if (c.window === window) unsent(c, n)
       } finally {
         this.flushing = null
         this.sweep()
