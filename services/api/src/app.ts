@@ -72,7 +72,8 @@ function cachedMemberships (cache: LiveCache, accounts: AccountStore): Membershi
 }
 
 export async function build (config: Config, options: ApiAppOptions = {}): Promise<FastifyInstance> {
-  const app = baseFastify('api', config, options)
+  // requests released by one cache fence resume together and each reads its resource: one write for all
+  const app = baseFastify('api', config, { redisAutoPipelining: true, ...options })
   for (const model of [ErrorBody, ...models]) app.addSchema(model)
   await app.register(swagger, {
     openapi: {

@@ -26,6 +26,11 @@ export interface RedisFactoryOptions {
   noPrefix?: boolean
   /** delay (ms) before reconnection attempt `times` (from 1); default: capped exponential backoff */
   retryStrategy?: (times: number) => number
+  /**
+   * send the commands issued in one tick of the event loop in one write (ioredis auto-pipelining): for a
+   * path where many requests resume together and each sends a read, so they share one system call
+   */
+  autoPipelining?: boolean
 }
 
 /**
@@ -50,7 +55,8 @@ export function connectionOptions (target: RedisTarget, opts: RedisFactoryOption
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: 5000,
     retryStrategy: opts.retryStrategy ?? retryStrategy,
-    enableReadyCheck: true
+    enableReadyCheck: true,
+    enableAutoPipelining: opts.autoPipelining ?? false
   }
 }
 
@@ -61,10 +67,11 @@ export function createRedis (opts: RedisFactoryOptions): RedisClient {
     if (!opts.noPrefix && !/\{[^}]+\}/.test(opts.prefix)) {
       throw new Error(`REDIS_PREFIX must contain a hash tag such as "{uspl}:" in cluster mode (got "${opts.prefix}"), so multi-key scripts stay on one slot`)
     }
-    const { keyPrefix, enableOfflineQueue, maxRetriesPerRequest, commandTimeout, ...nodeOptions } = base
+    const { keyPrefix, enableOfflineQueue, maxRetriesPerRequest, commandTimeout, enableAutoPipelining, ...nodeOptions } = base
     const clusterOptions: ClusterOptions = {
       keyPrefix,
       enableOfflineQueue,
+      enableAutoPipelining,
       redisOptions: { ...nodeOptions, maxRetriesPerRequest, commandTimeout },
       clusterRetryStrategy: retryStrategy
     }

@@ -30,6 +30,8 @@ export interface AppOptions {
   redis?: RedisClient
   /** override the logger (tests pass false) */
   logger?: FastifyServerOptions['logger']
+  /** ioredis auto-pipelining on the service's Redis client (createRedis's `autoPipelining`) */
+  redisAutoPipelining?: boolean
 }
 
 export function baseFastify (service: string, config: BaseConfig, options: AppOptions = {}): FastifyInstance {
@@ -56,7 +58,8 @@ export function baseFastify (service: string, config: BaseConfig, options: AppOp
     prefix: config.REDIS_PREFIX,
     name: service,
     commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
-    client: options.redis
+    client: options.redis,
+    autoPipelining: options.redisAutoPipelining
   }
   app.register(redisPlugin, redisOptions)
   app.register(health)

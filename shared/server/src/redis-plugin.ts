@@ -23,11 +23,13 @@ export interface RedisPluginOptions {
   commandTimeoutMs: number
   /** an existing client (tests, or a client shared with another plugin); not closed by this plugin */
   client?: RedisClient
+  /** ioredis auto-pipelining on the client this plugin creates (see createRedis) */
+  autoPipelining?: boolean
 }
 
 async function redisPlugin (app: FastifyInstance, opts: RedisPluginOptions): Promise<void> {
   const owned = opts.client === undefined
-  const client = opts.client ?? createRedis({ url: opts.url, prefix: opts.prefix, name: opts.name, commandTimeoutMs: opts.commandTimeoutMs })
+  const client = opts.client ?? createRedis({ url: opts.url, prefix: opts.prefix, name: opts.name, commandTimeoutMs: opts.commandTimeoutMs, autoPipelining: opts.autoPipelining })
   let wasReady = client.status === 'ready'
   client.on('error', (err: Error) => {
     // ioredis emits an error per failed reconnect; log state changes, not the flood
