@@ -152,11 +152,11 @@ export class EnterpriseIssuerStore {
     return (await this.list()).find((i) => i.id === issuerOrId) ?? null
   }
 
-  /** Removes the issuer and its subject links; its grants stay (revoke them through the pipeline). */
+  /** Removes the issuer, its subject links and its unsent poll acknowledgements; its grants stay (revoke them through the pipeline). */
   async remove (issuerOrId: string): Promise<EnterpriseIssuer | null> {
     const found = await this.find(issuerOrId)
     if (!found) return null
-    await this.redis.multi().hdel(keys.enterpriseIssuers(), found.issuer).del(keys.enterpriseSubjectLinks(found.id)).exec()
+    await this.redis.multi().hdel(keys.enterpriseIssuers(), found.issuer).del(keys.enterpriseSubjectLinks(found.id)).del(keys.ssfPollPendingAcks(found.id)).exec()
     return found
   }
 

@@ -147,10 +147,10 @@ export class SsfPoller {
     result.requests++
     this.stats.requests++
     const text = await fetchAllowListed(this.opts.origins, 'poll_url', new URL(issuer.pollUrl as string), { method: 'POST', headers, body }, { fetch: this.opts.fetch, timeoutMs: TIMEOUT_MS, maxBytes: MAX_BYTES })
-    // the IdP has them now: forget exactly those sent (the SETs below add their own)
+    const answer = parseAnswer(text)
+    // a poll response: the IdP has them now, so forget exactly those sent (the SETs below add their own)
     const sent = Object.keys(pending)
     if (sent.length > 0) await this.deps.redis.hdel(pendingKey, ...sent)
-    const answer = parseAnswer(text)
     // an IdP that sends more than asked: the rest stay unacknowledged, so it sends them again
     const sets = Object.entries(answer.sets)
     for (const [jti, set] of sets.slice(0, MAX_EVENTS)) {
