@@ -21,8 +21,8 @@ import { receiveSet, type IntakeDeps } from './ssf-receiver.ts'
 export const MAX_EVENTS = 25
 export const MAX_REQUESTS_PER_ROUND = 10
 const TIMEOUT_MS = 5000
-// MAX_EVENTS SETs of at most 64 KiB each, and the JSON around them
-const MAX_BYTES = MAX_EVENTS * 64 * 1024 + 64 * 1024
+// more than MAX_EVENTS SETs of at most 64 KiB each, and the JSON around them
+const MAX_BYTES = 2 * 1024 * 1024
 // longer than a round can take (every request at its timeout), so the lock outlives its holder's work
 const LOCK_MS = MAX_REQUESTS_PER_ROUND * TIMEOUT_MS + 10000
 
