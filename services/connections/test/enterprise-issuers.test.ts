@@ -1,7 +1,7 @@
 // The operator API for trusted enterprise issuers (operator keys only), and managed grants as Connected
 // Apps shows them: marked with their issuer in the API and on the page, revocable per issuer.
 import t from 'tap'
-import { GrantStore, nowSeconds, enterpriseIssuerId } from '@uspl/core'
+import { EnterpriseIssuerStore, GrantStore, nowSeconds, enterpriseIssuerId } from '@uspl/core'
 import { TestIdp } from '@uspl/testing/enterprise-idp'
 import { once } from 'node:events'
 import { setup as baseSetup, bearer, type Fixture } from './helper.ts'
@@ -43,6 +43,29 @@ t.test('operators add, list, replace and remove issuers; users cannot', async (t
   const del = await f.app.inject({ method: 'DELETE', url: `/v1/enterprise-issuers/${enterpriseIssuerId(idp.issuer)}`, headers: bearer(key) })
   t.equal(del.statusCode, 204)
   t.equal((await f.app.inject({ method: 'DELETE', url: `/v1/enterprise-issuers/${enterpriseIssuerId(idp.issuer)}`, headers: bearer(key) })).statusCode, 404)
+})
+
+t.test('an issuer\'s poll endpoint: poll_url shown, poll_authorization write-only', async (t) => {
+  const f = await setup(t)
+  const key = await f.operatorKey()
+  const idp = new TestIdp('https://idp.poll.example')
+  const secret = 'Bearer api-poll-secret-5678'
+  const put = await f.app.inject({ method: 'PUT', url: '/v1/enterprise-issuers', headers: bearer(key), payload: { issuer: idp.issuer, jwks: idp.jwks, domains: ['poll.example'], poll_url: 'https://idp.poll.example/ssf/poll', poll_authorization: secret } })
+  t.equal(put.statusCode, 200, put.body)
+  t.match(put.json(), { poll_url: 'https://idp.poll.example/ssf/poll', poll_authorization_set: true })
+  t.notMatch(put.body, secret, 'the PUT answer does not carry the value')
+  const list = await f.app.inject({ url: '/v1/enterprise-issuers', headers: bearer(key) })
+  t.equal(list.statusCode, 200)
+  t.match(list.json().items[0], { poll_url: 'https://idp.poll.example/ssf/poll', poll_authorization_set: true })
+  t.notMatch(list.body, secret, 'nor does the GET')
+  t.notOk('poll_authorization' in list.json().items[0])
+  t.equal((await new EnterpriseIssuerStore(f.r.redis).get(idp.issuer))?.pollAuthorization, secret, 'the token service\'s poller reads it from the record')
+
+  const plain = await f.app.inject({ method: 'PUT', url: '/v1/enterprise-issuers', headers: bearer(key), payload: { issuer: idp.issuer, jwks: idp.jwks, domains: ['poll.example'], poll_url: 'http://idp.poll.example/ssf/poll' } })
+  t.equal(plain.statusCode, 400)
+  t.match(plain.json().error.message, /poll_url must be an https URL/)
+  const none = await f.app.inject({ method: 'PUT', url: '/v1/enterprise-issuers', headers: bearer(key), payload: { issuer: idp.issuer, jwks: idp.jwks, domains: ['poll.example'] } })
+  t.match(none.json(), { poll_url: null, poll_authorization_set: false }, 'replacing without them: push only')
 })
 
 t.test('managed grants are marked in Connected Apps and revoke per issuer', async (t) => {

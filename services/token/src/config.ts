@@ -28,10 +28,11 @@ export const schema = {
   CIMD_MAX_DOCUMENT_BYTES: Type.Integer({ minimum: 512, maximum: 5120, default: 5120, description: 'a client metadata document (or its JWK set) larger than this is refused' }),
   CIMD_HOST_FETCHES_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10000, default: 30, description: 'outbound metadata fetches to one host per minute, across replicas' }),
   // enterprise (ID-JAG, Shared Signals): see README "Enterprise"
-  ENTERPRISE_JWKS_ORIGINS: Type.String({ default: '', pattern: '^[^\\s]*$', description: 'comma-separated origins (scheme://host[:port]) from which trusted enterprise issuers\' jwks_uri may be fetched; empty: inline JWKS only' }),
+  ENTERPRISE_JWKS_ORIGINS: Type.String({ default: '', pattern: '^[^\\s]*$', description: 'comma-separated origins (scheme://host[:port]) from which trusted enterprise issuers\' jwks_uri and poll_url may be fetched; empty: inline JWKS only, no poll' }),
   ENTERPRISE_JWKS_CACHE_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'how long a fetched enterprise JWKS is cached (an unknown kid refetches, at most every 10 s)' }),
   ID_JAG_MAX_LIFETIME_S: Type.Integer({ minimum: 30, maximum: 300, default: 300, description: 'longest ID-JAG lifetime accepted (exp - iat, and exp - now)' }),
-  SSF_MAX_SET_AGE_S: Type.Integer({ minimum: 30, maximum: 86400, default: 300, description: 'Shared Signals receiver: a SET whose iat is older than this is stale and refused' })
+  SSF_MAX_SET_AGE_S: Type.Integer({ minimum: 30, maximum: 86400, default: 300, description: 'Shared Signals receiver: a SET whose iat is older than this is stale and refused' }),
+  SSF_POLL_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: 'Shared Signals receiver: how often the enterprise issuers with a poll_url are polled (RFC 8936); 0: never' })
 }
 
 export type Config = Static<TObject<typeof schema>>

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { createRedis, closeRedis, waitReady, type RedisClient } from '@uspl/redis'
 import { readFileSync } from 'node:fs'
-import { AccountStore, ApiKeyStore, ClientStore, EnterpriseIssuerStore, RedisWorkspaceRepository, Revoker, ROLES, type EnterpriseIssuer, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
+import { AccountStore, ApiKeyStore, ClientStore, EnterpriseIssuerStore, RedisWorkspaceRepository, Revoker, ROLES, publicEnterpriseIssuer, type PublicEnterpriseIssuer, type EnterpriseIssuer, type Role, type Workspace, type User, type RevocationActor } from '@uspl/core'
 import { rotateKeys, ensureKeyRecords, selectKeys, parseKek } from '@uspl/core/signing-keys'
 // the issuer's configuration (keys, token lifetimes, CIMD limits) and its client lookup: the commands act as it would
 import { loadConfig, type Config } from '@uspl/token/config'
@@ -43,7 +43,10 @@ export const USAGE = `usage: npm run cli -- <command> [options] [--json]
   seed                         create the demo workspace, its users and data (idempotent)
   add-enterprise-issuer --issuer <url> (--jwks-uri <url> | --jwks-file <path>) --domains <d1,d2>
                         [--tenant <id>] [--subject email|sub] [--name <name>]
-                               trust an enterprise IdP's ID-JAGs and Shared Signals (replaces an existing one)
+                        [--poll-url <url> [--poll-authorization <value> | --poll-authorization-file <path>]]
+                               trust an enterprise IdP's ID-JAGs and Shared Signals (replaces an existing one);
+                               --poll-url: its RFC 8936 poll endpoint, polled with that Authorization value
+                               (never shown again; the origin must be in ENTERPRISE_JWKS_ORIGINS)
   list-enterprise-issuers      trusted enterprise issuers
   remove-enterprise-issuer <issuer url or ent_ id>
                                stop trusting an issuer (its managed grants stay until revoked)
@@ -211,8 +214,9 @@ export async function runCommand (redis: RedisClient, config: Config, command: s
   }
 }
 
-function describeIssuer (i: EnterpriseIssuer): string {
-  return `${i.id}\t${i.issuer}\t${i.jwksUri ?? 'inline JWKS'}\tdomains ${i.domains.join(',')}${i.tenant ? `\ttenant ${i.tenant}` : ''}\tsubject by ${i.subject}`
+function describeIssuer (i: PublicEnterpriseIssuer): string {
+  const poll = i.pollUrl ? `\tpoll ${i.pollUrl}${i.pollAuthorizationSet ? ' (authorization set)' : ''}` : ''
+  return `${i.id}\t${i.issuer}\t${i.jwksUri ?? 'inline JWKS'}\tdomains ${i.domains.join(',')}${i.tenant ? `\ttenant ${i.tenant}` : ''}\tsubject by ${i.subject}${poll}`
 }
 
 async function enterpriseCommand (store: EnterpriseIssuerStore, accounts: AccountStore, command: string, positionals: string[], flags: Flags): Promise<Result> {
@@ -225,6 +229,13 @@ async function enterpriseCommand (store: EnterpriseIssuerStore, accounts: Accoun
       }
       const subject = typeof flags.subject === 'string' ? flags.subject : 'email'
       if (subject !== 'email' && subject !== 'sub') throw new UsageError('--subject must be email or sub')
+      // the poll credential: from a file keeps it out of the shell history and the process list
+      let pollAuthorization = typeof flags['poll-authorization'] === 'string' ? flags['poll-authorization'] : null
+      const authFile = flags['poll-authorization-file']
+      if (typeof authFile === 'string') {
+        if (pollAuthorization !== null) throw new UsageError('give one of --poll-authorization and --poll-authorization-file')
+        try { pollAuthorization = readFileSync(authFile, 'utf8').replace(/\r?\n$/, '') } catch (e) { throw new Error(`--poll-authorization-file ${authFile}: ${(e as Error).message}`) }
+      }
       let issuer: EnterpriseIssuer
       try {
         issuer = await store.put({
@@ -234,16 +245,19 @@ async function enterpriseCommand (store: EnterpriseIssuerStore, accounts: Accoun
           domains: need(flags, 'domains').split(','),
           tenant: typeof flags.tenant === 'string' ? flags.tenant : null,
           subject,
-          name: typeof flags.name === 'string' ? flags.name : undefined
+          name: typeof flags.name === 'string' ? flags.name : undefined,
+          pollUrl: typeof flags['poll-url'] === 'string' ? flags['poll-url'] : null,
+          pollAuthorization
         })
       } catch (e) {
         if (e instanceof UsageError) throw e
         throw new UsageError((e as Error).message)
       }
-      return { data: { issuer }, text: `trusted enterprise issuer ${issuer.issuer}\n${describeIssuer(issuer)}` }
+      const shown = publicEnterpriseIssuer(issuer)
+      return { data: { issuer: shown }, text: `trusted enterprise issuer ${issuer.issuer}\n${describeIssuer(shown)}` }
     }
     case 'list-enterprise-issuers': {
-      const list = await store.list()
+      const list = (await store.list()).map(publicEnterpriseIssuer)
       return { data: { issuers: list }, text: list.map(describeIssuer).join('\n') || 'no enterprise issuers' }
     }
     case 'remove-enterprise-issuer': {
@@ -324,7 +338,10 @@ export async function main (argv: string[], env: Record<string, string | undefin
         domains: { type: 'string' },
         tenant: { type: 'string' },
         subject: { type: 'string' },
-        sub: { type: 'string' }
+        sub: { type: 'string' },
+        'poll-url': { type: 'string' },
+        'poll-authorization': { type: 'string' },
+        'poll-authorization-file': { type: 'string' }
       }
     })
   } catch (e) {

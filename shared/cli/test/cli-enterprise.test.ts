@@ -52,6 +52,42 @@ t.test('add, list, link and remove enterprise issuers', async (t) => {
   t.equal((await cli(env, 'remove-enterprise-issuer', 'https://nope.example')).code, 1)
 })
 
+t.test('a poll endpoint and its authorization: stored, never shown', async (t) => {
+  const r = await testRedis(t)
+  const env = testEnv(r)
+  const dir = mkdtempSync(join(tmpdir(), 'ent-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const secret = 'Bearer cli-poll-secret-1234'
+  const file = join(dir, 'poll-auth')
+  writeFileSync(file, `${secret}\n`)
+  const idp = new TestIdp('https://idp.poll.example')
+  const jwks = join(dir, 'jwks.json')
+  writeFileSync(jwks, JSON.stringify(idp.jwks))
+
+  const added = await cli(env, 'add-enterprise-issuer', '--issuer', idp.issuer, '--jwks-file', jwks, '--domains', 'poll.example', '--poll-url', 'https://idp.poll.example/ssf/poll', '--poll-authorization-file', file, '--json')
+  t.equal(added.code, 0, added.err)
+  t.match(JSON.parse(added.out).issuer, { pollUrl: 'https://idp.poll.example/ssf/poll', pollAuthorizationSet: true })
+  t.notMatch(added.out, secret, 'the add output does not show the value')
+  const stored = await new EnterpriseIssuerStore(r.redis).get(idp.issuer)
+  t.equal(stored?.pollAuthorization, secret, 'stored as given, the file\'s final newline dropped')
+
+  const listed = await cli(env, 'list-enterprise-issuers')
+  t.match(listed.out, /\tpoll https:\/\/idp\.poll\.example\/ssf\/poll \(authorization set\)/)
+  const json = await cli(env, 'list-enterprise-issuers', '--json')
+  t.notMatch(json.out, secret)
+  t.equal(JSON.parse(json.out).issuers[0].pollAuthorization, undefined)
+
+  const inline = await cli(env, 'add-enterprise-issuer', '--issuer', idp.issuer, '--jwks-file', jwks, '--domains', 'poll.example', '--poll-url', 'https://idp.poll.example/ssf/poll', '--poll-authorization', 'Bearer other')
+  t.equal(inline.code, 0, inline.err)
+  t.notMatch(inline.out, 'Bearer other')
+  const both = await cli(env, 'add-enterprise-issuer', '--issuer', idp.issuer, '--jwks-file', jwks, '--domains', 'poll.example', '--poll-url', 'https://idp.poll.example/ssf/poll', '--poll-authorization', 'x', '--poll-authorization-file', file)
+  t.equal(both.code, 2)
+  t.match(both.err, /one of --poll-authorization and --poll-authorization-file/)
+  const plain = await cli(env, 'add-enterprise-issuer', '--issuer', idp.issuer, '--jwks-file', jwks, '--domains', 'poll.example', '--poll-url', 'http://idp.poll.example/ssf/poll')
+  t.equal(plain.code, 2)
+  t.match(plain.err, /poll_url must be an https URL/)
+})
+
 t.test('bad input is a usage error naming the field', async (t) => {
   const r = await testRedis(t)
   const env = testEnv(r)

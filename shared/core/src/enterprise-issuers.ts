@@ -6,8 +6,11 @@
  *   'email'  the assertion's `email` claim is the user's email;
  *   'sub'    the assertion's `sub` is linked to one of our users beforehand (linkSubject); the link is the
  *            user attribute, so an IdP that re-issues an email address cannot take over another account.
- * Either way the user's email domain must be one the issuer governs. Records live in one hash
- * (field = issuer URL), so adding, replacing and removing are single commands.
+ * Either way the user's email domain must be one the issuer governs. Optionally, the IdP's RFC 8936 poll
+ * endpoint (its stream's `delivery.endpoint_url`) and the `Authorization` value to send it, for the token
+ * service's poller: that value is an outbound credential, so it is stored as given and never shown
+ * (`publicEnterpriseIssuer` says only whether one is set). Records live in one hash (field = issuer URL),
+ * so adding, replacing and removing are single commands.
  */
 import { createHash } from 'node:crypto'
 import type { RedisClient } from '@uspl/redis'
@@ -28,7 +31,19 @@ export interface EnterpriseIssuer {
   /** when set, assertions must carry this `tenant` claim */
   tenant: string | null
   subject: SubjectMapping
+  /** the IdP's RFC 8936 poll endpoint, or null (push only) */
+  pollUrl: string | null
+  /** the `Authorization` header value sent to the poll endpoint: a secret, never listed or returned */
+  pollAuthorization: string | null
   createdAt: number
+}
+
+/** An issuer as listings and responses show it: the poll credential only as whether one is set. */
+export type PublicEnterpriseIssuer = Omit<EnterpriseIssuer, 'pollAuthorization'> & { pollAuthorizationSet: boolean }
+
+export function publicEnterpriseIssuer (i: EnterpriseIssuer): PublicEnterpriseIssuer {
+  const { pollAuthorization, ...rest } = i
+  return { ...rest, pollUrl: i.pollUrl ?? null, pollAuthorizationSet: typeof pollAuthorization === 'string' && pollAuthorization.length > 0 }
 }
 
 export interface EnterpriseIssuerInput {
@@ -39,10 +54,23 @@ export interface EnterpriseIssuerInput {
   domains: string[]
   tenant?: string | null
   subject?: SubjectMapping
+  pollUrl?: string | null
+  pollAuthorization?: string | null
 }
 
 export function enterpriseIssuerId (issuer: string): string {
   return `ent_${createHash('sha256').update(issuer).digest('base64url').slice(0, 22)}`
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost'])
+
+/** https, or http on a loopback host only (a local IdP in tests); fetched only under ENTERPRISE_JWKS_ORIGINS. */
+function validatePollUrl (value: string): string {
+  let u: URL
+  try { u = new URL(value) } catch { throw new Error('poll_url must be an absolute URL') }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname))) throw new Error('poll_url must be an https URL')
+  if (u.username || u.password || u.hash) throw new Error('poll_url must have no credentials or fragment')
+  return u.toString()
 }
 
 const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/
@@ -71,7 +99,14 @@ export function validateEnterpriseIssuer (input: EnterpriseIssuerInput, now = Da
   const subject = input.subject ?? 'email'
   if (subject !== 'email' && subject !== 'sub') throw new Error('subject must be email or sub')
   const tenant = input.tenant ? String(input.tenant) : null
-  return { id: enterpriseIssuerId(input.issuer), issuer: input.issuer, name: input.name ?? url.host, jwksUri, jwks, domains, tenant, subject, createdAt: now }
+  const pollUrl = typeof input.pollUrl === 'string' && input.pollUrl.length > 0 ? validatePollUrl(input.pollUrl) : null
+  const pollAuthorization = typeof input.pollAuthorization === 'string' && input.pollAuthorization.length > 0 ? input.pollAuthorization : null
+  if (pollAuthorization !== null) {
+    if (!pollUrl) throw new Error('poll_authorization needs poll_url')
+    // a header value: visible ASCII and spaces, one line
+    if (pollAuthorization.length > 4096 || !/^[\x20-\x7e]+$/.test(pollAuthorization)) throw new Error('poll_authorization must be one line of printable ASCII (at most 4096 characters)')
+  }
+  return { id: enterpriseIssuerId(input.issuer), issuer: input.issuer, name: input.name ?? url.host, jwksUri, jwks, domains, tenant, subject, pollUrl, pollAuthorization, createdAt: now }
 }
 
 /** The domain of an email address, lower-case, or null when it is not one. */
@@ -80,6 +115,12 @@ export function emailDomain (email: unknown): string | null {
   const at = email.lastIndexOf('@')
   if (at <= 0 || at === email.length - 1) return null
   return email.slice(at + 1).toLowerCase()
+}
+
+/** A stored record; one written before the poll fields existed reads as push only. */
+function parseRecord (raw: string): EnterpriseIssuer {
+  const r = JSON.parse(raw) as EnterpriseIssuer
+  return { ...r, pollUrl: r.pollUrl ?? null, pollAuthorization: r.pollAuthorization ?? null }
 }
 
 export class EnterpriseIssuerStore {
@@ -97,12 +138,12 @@ export class EnterpriseIssuerStore {
   async get (issuer: string): Promise<EnterpriseIssuer | null> {
     if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 2048) return null
     const raw = await this.redis.hget(keys.enterpriseIssuers(), issuer)
-    return raw ? JSON.parse(raw) as EnterpriseIssuer : null
+    return raw ? parseRecord(raw) : null
   }
 
   async list (): Promise<EnterpriseIssuer[]> {
     const all = await this.redis.hvals(keys.enterpriseIssuers())
-    return all.map((r) => JSON.parse(r) as EnterpriseIssuer).sort((a, b) => a.createdAt - b.createdAt)
+    return all.map(parseRecord).sort((a, b) => a.createdAt - b.createdAt)
   }
 
   /** Finds by issuer URL or by id. */
@@ -111,11 +152,11 @@ export class EnterpriseIssuerStore {
     return (await this.list()).find((i) => i.id === issuerOrId) ?? null
   }
 
-  /** Removes the issuer and its subject links; its grants stay (revoke them through the pipeline). */
+  /** Removes the issuer, its subject links and its unsent poll acknowledgements; its grants stay (revoke them through the pipeline). */
   async remove (issuerOrId: string): Promise<EnterpriseIssuer | null> {
     const found = await this.find(issuerOrId)
     if (!found) return null
-    await this.redis.multi().hdel(keys.enterpriseIssuers(), found.issuer).del(keys.enterpriseSubjectLinks(found.id)).exec()
+    await this.redis.multi().hdel(keys.enterpriseIssuers(), found.issuer).del(keys.enterpriseSubjectLinks(found.id)).del(keys.ssfPollPendingAcks(found.id)).exec()
     return found
   }
 

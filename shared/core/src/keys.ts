@@ -97,6 +97,10 @@ export const keys = {
   ssfPollQueue: (streamId: string) => `ssf:stream:${streamId}:poll`,
   ssfPollSets: (streamId: string) => `ssf:stream:${streamId}:sets`,
   ssfReceivedJti: (issuerId: string, jtiHash: string) => `ssf:rx:${issuerId}:jti:${jtiHash}`,
+  // the receiver's poller (RFC 8936), per issuer: the lock one replica holds while it polls (SET NX PX),
+  // and the acknowledgements still to send (hash jti -> '' for ack, or the setErrs entry as JSON)
+  ssfPollLock: (issuerId: string) => `ssf:rx:${issuerId}:poll:lock`,
+  ssfPollPendingAcks: (issuerId: string) => `ssf:rx:${issuerId}:poll:acks`,
   ssfReceiverAudit: () => 'ssf:rx:audit'
 } as const
 

@@ -25,6 +25,11 @@ export const REDACT_PATHS = [
   '*.registration_access_token',
   '*.apiKey',
   '*.secret',
+  // an enterprise issuer's poll credential (the record, or an error carrying it)
+  'pollAuthorization',
+  '*.pollAuthorization',
+  '*.issuer.pollAuthorization',
+  '*.poll_authorization',
   'password',
   'token',
   'access_token',

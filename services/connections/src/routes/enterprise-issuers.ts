@@ -1,6 +1,8 @@
 /**
  * Operators: the trusted enterprise issuers (the company IdPs whose ID-JAGs the token endpoint accepts and
  * whose Shared Signals the receiver acts on). The same store and validation as the CLI's commands.
+ * `poll_authorization` (the `Authorization` value the token service's poller sends to `poll_url`) is
+ * write-only: responses say only `poll_authorization_set`.
  * GET    /v1/enterprise-issuers               list
  * PUT    /v1/enterprise-issuers               add or replace one (by `issuer`)
  * DELETE /v1/enterprise-issuers/:issuerId     stop trusting it (its managed grants stay until revoked)
@@ -9,7 +11,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { ApiError } from '@uspl/errors'
-import { EnterpriseIssuerStore, type EnterpriseIssuer, type Grant } from '@uspl/core'
+import { EnterpriseIssuerStore, publicEnterpriseIssuer, type EnterpriseIssuer, type Grant } from '@uspl/core'
 import { actorOf, principalOf } from '../auth.ts'
 import { activeGrantsPage } from '../connections.ts'
 import { errors, operatorOnly } from '../schemas.ts'
@@ -23,7 +25,9 @@ const IssuerBody = Type.Object({
   jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }, { description: 'an inline public JWK set instead of jwks_uri' })),
   domains: Type.Array(Type.String(), { minItems: 1, description: 'email domains the issuer governs' }),
   tenant: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  subject: Type.Optional(SubjectMapping)
+  subject: Type.Optional(SubjectMapping),
+  poll_url: Type.Optional(Type.Union([Type.String({ maxLength: 2048 }), Type.Null()], { description: "the IdP's RFC 8936 poll endpoint (its stream's delivery.endpoint_url), https; polled by the token service only when its origin is listed in ENTERPRISE_JWKS_ORIGINS" })),
+  poll_authorization: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { description: 'the Authorization header value sent with each poll; write-only (responses show poll_authorization_set)' }))
 })
 
 const IssuerView = Type.Object({
@@ -35,12 +39,15 @@ const IssuerView = Type.Object({
   domains: Type.Array(Type.String()),
   tenant: Type.Union([Type.String(), Type.Null()]),
   subject: SubjectMapping,
+  poll_url: Type.Union([Type.String(), Type.Null()]),
+  poll_authorization_set: Type.Boolean({ description: 'whether a poll_authorization is stored (it is never returned)' }),
   created_at: Type.String({ format: 'date-time' })
 })
 
 const IssuerParams = Type.Object({ issuerId: Type.String({ pattern: '^ent_[A-Za-z0-9_-]{1,64}$' }) })
 
-function view (i: EnterpriseIssuer): Static<typeof IssuerView> {
+function view (issuer: EnterpriseIssuer): Static<typeof IssuerView> {
+  const i = publicEnterpriseIssuer(issuer)
   return {
     id: i.id,
     issuer: i.issuer,
@@ -50,6 +57,8 @@ function view (i: EnterpriseIssuer): Static<typeof IssuerView> {
     domains: i.domains,
     tenant: i.tenant,
     subject: i.subject,
+    poll_url: i.pollUrl,
+    poll_authorization_set: i.pollAuthorizationSet,
     created_at: new Date(i.createdAt).toISOString()
   }
 }
@@ -68,7 +77,7 @@ export default async function enterpriseIssuerRoutes (app: FastifyInstance): Pro
   }, async (request) => {
     const b = request.body
     try {
-      return view(await store.put({ issuer: b.issuer, name: b.name, jwksUri: b.jwks_uri ?? null, jwks: b.jwks, domains: b.domains, tenant: b.tenant ?? null, subject: b.subject }))
+      return view(await store.put({ issuer: b.issuer, name: b.name, jwksUri: b.jwks_uri ?? null, jwks: b.jwks, domains: b.domains, tenant: b.tenant ?? null, subject: b.subject, pollUrl: b.poll_url ?? null, pollAuthorization: b.poll_authorization ?? null }))
     } catch (err) {
       throw new ApiError('invalid_request', (err as Error).message, 400)
     }

@@ -5,6 +5,7 @@
  * time and size, and it must be a public JWK set. Nothing else is ever fetched, so no private address can
  * be reached unless an operator listed it. Fetched sets are cached (ENTERPRISE_JWKS_CACHE_S); a `kid` the
  * cache does not know refetches, at most once every REFETCH_MIN_MS per URL (key rotation at the IdP).
+ * `fetchAllowListed` is that one bounded fetch, also used by the Shared Signals poller for poll_url.
  */
 import { HttpError } from '@uspl/errors'
 import { assertPublicJwks, JoseError, verifyJws, type DecodedJws, type EnterpriseIssuer, type Jwk, type Jwks } from '@uspl/core'
@@ -29,7 +30,8 @@ export function parseOrigins (value: string): string[] {
 }
 
 export class EnterpriseKeys {
-  private readonly origins: Set<string>
+  /** the allow-list, for the other fetches bound by it (the poller's) */
+  readonly origins: ReadonlySet<string>
   private readonly cache = new Map<string, { at: number, jwks: Jwks }>()
   private readonly inflight = new Map<string, Promise<Jwks>>()
 
@@ -63,25 +65,13 @@ export class EnterpriseKeys {
   }
 
   private async load (uri: string): Promise<Jwks> {
-    const url = new URL(uri)
-    if (!this.origins.has(url.origin)) throw new JwksUnavailableError(`the origin of jwks_uri ${url.origin} is not in ENTERPRISE_JWKS_ORIGINS`)
-    let res: Response
+    let text: string
     try {
-      res = await (this.opts.fetch ?? fetch)(url, { redirect: 'error', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 3000) })
+      text = await fetchAllowListed(this.origins, 'jwks_uri', new URL(uri), { method: 'GET', headers: { accept: 'application/json' } }, { fetch: this.opts.fetch, timeoutMs: this.opts.timeoutMs ?? 3000, maxBytes: MAX_BYTES, tooLarge: 'a document too large to be a JWK set' })
     } catch (err) {
-      throw new JwksUnavailableError(`jwks_uri could not be fetched: ${(err as Error).message}`)
+      if (err instanceof OutboundFetchError) throw new JwksUnavailableError(err.message)
+      throw err
     }
-    if (res.status !== 200) {
-      await res.body?.cancel().catch(() => {})
-      throw new JwksUnavailableError(`jwks_uri answered ${res.status}`)
-    }
-    const length = Number(res.headers.get('content-length') ?? '0')
-    if (length > MAX_BYTES) {
-      await res.body?.cancel().catch(() => {})
-      throw new JwksUnavailableError('jwks_uri answered a document too large to be a JWK set')
-    }
-    const text = await res.text()
-    if (text.length > MAX_BYTES) throw new JwksUnavailableError('jwks_uri answered a document too large to be a JWK set')
     let jwks: Jwks
     try {
       jwks = assertPublicJwks(JSON.parse(text))
@@ -93,3 +83,44 @@ export class EnterpriseKeys {
   }
 }
 
+/** An allow-listed fetch failed: not allow-listed, unreachable, not 2xx, or too large. The message names `what`, never a header. */
+export class OutboundFetchError extends Error {
+  constructor (message: string, readonly status: number | null = null) {
+    super(message)
+    this.name = 'OutboundFetchError'
+  }
+}
+
+/**
+ * The one outbound fetch to an enterprise IdP (its jwks_uri, its RFC 8936 poll endpoint): only when the
+ * URL's origin is in `origins` (ENTERPRISE_JWKS_ORIGINS), redirects refused, bounded in time (the whole
+ * exchange) and size; answers the body of a 2xx. `what` names the URL in messages (`jwks_uri`, `poll_url`).
+ */
+export async function fetchAllowListed (origins: ReadonlySet<string>, what: string, url: URL, init: { method: string, headers: Record<string, string>, body?: string }, opts: { fetch?: typeof fetch, timeoutMs: number, maxBytes: number, tooLarge?: string }): Promise<string> {
+  if (!origins.has(url.origin)) throw new OutboundFetchError(`the origin of ${what} ${url.origin} is not in ENTERPRISE_JWKS_ORIGINS`)
+  const tooLarge = `${what} answered ${opts.tooLarge ?? `more than ${opts.maxBytes} bytes`}`
+  const signal = AbortSignal.timeout(opts.timeoutMs)
+  let res: Response
+  try {
+    res = await (opts.fetch ?? fetch)(url, { ...init, redirect: 'error', signal })
+  } catch (err) {
+    throw new OutboundFetchError(`${what} could not be fetched: ${(err as Error).message}`)
+  }
+  if (res.status < 200 || res.status > 299) {
+    await res.body?.cancel().catch(() => {})
+    throw new OutboundFetchError(`${what} answered ${res.status}`, res.status)
+  }
+  const length = Number(res.headers.get('content-length') ?? '0')
+  if (length > opts.maxBytes) {
+    await res.body?.cancel().catch(() => {})
+    throw new OutboundFetchError(tooLarge, res.status)
+  }
+  let text: string
+  try {
+    text = await res.text()
+  } catch (err) {
+    throw new OutboundFetchError(`${what} could not be read: ${(err as Error).message}`, res.status)
+  }
+  if (text.length > opts.maxBytes) throw new OutboundFetchError(tooLarge, res.status)
+  return text
+}

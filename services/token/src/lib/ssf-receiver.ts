@@ -11,8 +11,12 @@
  *      and subject mapping                                         (a user it does not govern: access_denied);
  *   7. replay: `jti` recorded per issuer (SET NX, for as long as the SET could be fresh), last.
  * A refusal is an SsfRefusal carrying the RFC 8935 §2.4 error code.
+ * `receiveSet` is the whole intake of one SET, pushed (routes/ssf-receiver) or polled (lib/ssf-poller):
+ * read it, act on it through the one revocation pipeline, audit it in `ssf:rx:audit` (with `via`), so the
+ * two deliveries cannot drift.
  */
-import { CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED, CLOCK_SKEW_S, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED, decodeJws, emailDomain, hashSecret, JoseError, keys, nowSeconds, type AccountStore, type DecodedJws, type EnterpriseIssuer, type EnterpriseIssuerStore, type User } from '@uspl/core'
+import type { FastifyBaseLogger } from 'fastify'
+import { CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED, CLOCK_SKEW_S, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED, decodeJws, emailDomain, hashSecret, JoseError, keys, nowSeconds, type AccountStore, type DecodedJws, type EnterpriseIssuer, type EnterpriseIssuerStore, type GrantStore, type RevocationResult, type Revoker, type User } from '@uspl/core'
 import type { RedisClient } from '@uspl/redis'
 import { SecEventError, type SecEventErrorCode } from '@uspl/errors'
 import { JwksUnavailableError, type EnterpriseKeys } from './enterprise-keys.ts'
@@ -129,4 +133,70 @@ export async function readSet (deps: ReceiverDeps, set: string): Promise<Receive
   const first = await deps.redis.set(keys.ssfReceivedJti(issuer.id, hashSecret(jti)), String(now), 'EX', ttl, 'NX')
   if (first !== 'OK') throw new SsfRefusal('invalid_request', 'the SET was already received (jti)', issuer)
   return { issuer, jti, eventType, user: subject.user, clientId: subject.clientId }
+}
+
+const AUDIT_MAXLEN = 10000
+
+export type SetDelivery = 'push' | 'poll'
+
+export interface IntakeDeps extends ReceiverDeps {
+  grants: GrantStore
+  revoker: Revoker
+}
+
+export type IntakeOutcome =
+  | { outcome: 'accepted' | 'accepted_no_change' | 'ignored', set: ReceivedSet, result: RevocationResult | null }
+  | { outcome: 'refused', refusal: SsfRefusal }
+
+/** One entry of the receiver's audit stream (capped); empty fields are left out. */
+export async function auditSet (redis: RedisClient, entry: Record<string, string | null | undefined>): Promise<void> {
+  const fields = Object.entries({ at: String(Date.now()), ...entry }).filter(([, v]) => typeof v === 'string' && v.length > 0).flat() as string[]
+  await redis.xadd(keys.ssfReceiverAudit(), 'MAXLEN', '~', String(AUDIT_MAXLEN), '*', ...fields)
+}
+
+/** A refusal before the SET could be read (the push route's content type), audited as the reader's are. */
+export async function auditRefusal (deps: { redis: RedisClient, log: FastifyBaseLogger }, refusal: SsfRefusal, via: SetDelivery): Promise<void> {
+  await auditSet(deps.redis, { outcome: 'refused', via, err: refusal.err, description: refusal.message, issuer: refusal.issuer?.issuer })
+  deps.log.warn({ err: refusal.err, issuer: refusal.issuer?.id, via }, 'security event refused')
+}
+
+async function act (deps: IntakeDeps, set: ReceivedSet): Promise<RevocationResult | null> {
+  if (!RECEIVED_EVENTS.includes(set.eventType) || !set.user) return null
+  const how = { path: 'enterprise_signal' as const, actor: { type: 'system' as const, id: set.issuer.id } }
+  if (set.eventType === CAEP_SESSION_REVOKED && set.clientId) {
+    const grant = await deps.grants.activeFor(set.user.id, set.clientId)
+    return grant ? deps.revoker.revokeGrant(grant.id, how) : null
+  }
+  // the IdP disabled or removed the account: no sign-in and no personal key here either, then every grant goes
+  if (set.eventType === RISC_ACCOUNT_DISABLED || set.eventType === RISC_ACCOUNT_PURGED) await deps.accounts.setDisabled(set.user.id, true)
+  return deps.revoker.revokeUser(set.user.id, how)
+}
+
+/**
+ * One SET, however it came: read, act, audit. A refusal is audited and answered as an outcome; the
+ * issuer's keys being unreachable (JwksUnavailableError) is thrown, unaudited, for the caller to retry.
+ */
+export async function receiveSet (deps: IntakeDeps, log: FastifyBaseLogger, set: string, via: SetDelivery): Promise<IntakeOutcome> {
+  let read: ReceivedSet
+  try {
+    read = await readSet(deps, set.trim())
+  } catch (err) {
+    if (!(err instanceof SsfRefusal)) throw err
+    await auditRefusal({ redis: deps.redis, log }, err, via)
+    return { outcome: 'refused', refusal: err }
+  }
+  const result = await act(deps, read)
+  const outcome = result ? 'accepted' : RECEIVED_EVENTS.includes(read.eventType) ? 'accepted_no_change' : 'ignored'
+  await auditSet(deps.redis, {
+    outcome,
+    via,
+    issuer: read.issuer.issuer,
+    jti: read.jti,
+    event: read.eventType,
+    user: read.user?.id,
+    client: read.clientId,
+    revocation: result?.eventId
+  })
+  log.info({ issuer: read.issuer.id, event: read.eventType, userId: read.user?.id, revoked: result?.status ?? 'none', via }, 'security event received')
+  return { outcome, set: read, result }
 }
