@@ -147,8 +147,18 @@ async function rateLimits (app: FastifyInstance, opts: RateLimitOptions): Promis
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.config.failureLimit
     if (!route) return
-    await requestLimit.call(app, request, reply)
-    if (!route.clientInBody) await check(request, reply, route)
+    if (route.clientInBody) {
+      await requestLimit.call(app, request, reply)
+      return
+    }
+    // the request cap and the failure count are independent reads: one round trip's wait for both (on the
+    // revoke path every round trip before the revocation is latency); the cap's refusal comes first
+    const [cap, failures] = await Promise.allSettled([requestLimit.call(app, request, reply), check(request, reply, route)])
+    if (cap.status === 'rejected') {
+      request.failureState = null // refused before any credential was looked at
+      throw cap.reason
+    }
+    if (failures.status === 'rejected') throw failures.reason
   })
   app.addHook('preHandler', async (request, reply) => {
     const route = request.routeOptions.config.failureLimit
