@@ -2,7 +2,8 @@
 // it prints the REDIS_URL it uses and records it for `npm run cli`; SIGTERM to the npm process (which does
 // not reach start.mjs through npm's `sh -c`), or npm dying outright, stops every service, the worker and the
 // private Redis, and removes the record. Processes that are not this test's children announce no exit, so
-// their end is watched in /proc.
+// their end is watched in /proc. The README's workspace API example (seed, create-api-key --user, GET
+// /v1/workspaces with the key) runs against the started suite.
 import t, { type Test } from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -11,7 +12,7 @@ import { join } from 'node:path'
 import { freePort, until } from '@uspl/testing'
 import { ROOT } from './helpers.ts'
 
-const PROCESSES = ['gateway', 'token', 'registration', 'connections', 'connections-worker']
+const PROCESSES = ['gateway', 'token', 'registration', 'connections', 'connections-worker', 'api']
 
 function alive (pid: number): boolean {
   try {
@@ -64,6 +65,18 @@ t.test('SIGTERM to npm stops every process and the private Redis; the CLI finds 
   const cli = spawnSync(process.execPath, [join(ROOT, 'scripts', 'run.mjs'), 'shared/cli/src/cli.ts', 'create-api-key', '--name', 'start-test', '--json'], { cwd: ROOT, env, encoding: 'utf8' })
   t.equal(cli.status, 0, `npm run cli reaches the suite's Redis with REDIS_URL unset: ${cli.stderr}`)
   t.match(JSON.parse(cli.stdout), { key: /^uspl_/ })
+
+  // the README's workspace API example: seed, a personal key for the demo member, then the API as curl calls it
+  const run = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [join(ROOT, 'scripts', 'run.mjs'), 'shared/cli/src/cli.ts', ...args], { cwd: ROOT, env, encoding: 'utf8' })
+  t.equal(run('seed').status, 0, 'npm run cli -- seed')
+  const personal = run('create-api-key', '--name', 'ci', '--user', 'member@demo.test', '--json')
+  t.equal(personal.status, 0, `create-api-key --user: ${String(personal.stderr)}`)
+  const apiUrl = /\[api\] .*Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(s.output())?.[1]
+  t.ok(apiUrl, `the api service listens (${apiUrl})`)
+  const res = await fetch(`${apiUrl}/v1/workspaces`, { headers: { authorization: `Bearer ${JSON.parse(String(personal.stdout)).key as string}` } })
+  t.equal(res.status, 200, 'GET /v1/workspaces with the personal key')
+  const body = await res.json() as { items: Array<{ role: string }> }
+  t.ok(body.items.length > 0 && body.items.every((w) => w.role === 'member'), `the member's workspaces, each with the member's role: ${JSON.stringify(body.items)}`)
 
   process.kill(s.npm.pid!, 'SIGTERM')
   await until(() => Object.values(s.pids).every((pid) => !alive(pid)), 30000, 'every process gone')
