@@ -126,7 +126,8 @@ async function rateLimits (app: FastifyInstance, opts: RateLimitOptions): Promis
   // first hook (a route-level hook would run after an authentication hook that already refused)
   const requestLimit = app.rateLimit()
 
-  async function check (request: FastifyRequest, reply: FastifyReply, route: FailureLimitRoute): Promise<void> {
+  /** The failure count of the request's address and client: seconds to wait when over the limit, else 0. */
+  async function failureWait (request: FastifyRequest, route: FailureLimitRoute): Promise<number> {
     let clientId: string | undefined
     try {
       clientId = route.client?.(request)
@@ -136,12 +137,15 @@ async function rateLimits (app: FastifyInstance, opts: RateLimitOptions): Promis
     const keys = [failureKeys.address(service, request.ip)]
     if (clientId) keys.push(failureKeys.client(service, clientId))
     request.failureState = { keys, failed: false }
-    const wait = await runScript(app.redis, CHECK(keys.length), ...keys, String(max)) as number
-    if (wait > 0) {
-      request.failureState = null // a refusal here is not another failure
-      reply.headers({ 'ratelimit-limit': String(max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(wait) })
-      throw opts.error(`too many failed attempts; retry in ${wait} seconds`, wait)
-    }
+    return await runScript(app.redis, CHECK(keys.length), ...keys, String(max)) as number
+  }
+
+  /** Refuses a request over its failure limit (its RateLimit headers say so, whatever the cap wrote). */
+  function refuseFailures (request: FastifyRequest, reply: FastifyReply, wait: number): void {
+    if (wait <= 0) return
+    request.failureState = null // a refusal here is not another failure
+    reply.headers({ 'ratelimit-limit': String(max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(wait) })
+    throw opts.error(`too many failed attempts; retry in ${wait} seconds`, wait)
   }
 
   app.addHook('onRequest', async (request, reply) => {
@@ -153,16 +157,17 @@ async function rateLimits (app: FastifyInstance, opts: RateLimitOptions): Promis
     }
     // the request cap and the failure count are independent reads: one round trip's wait for both (on the
     // revoke path every round trip before the revocation is latency); the cap's refusal comes first
-    const [cap, failures] = await Promise.allSettled([requestLimit.call(app, request, reply), check(request, reply, route)])
+    const [cap, failures] = await Promise.allSettled([requestLimit.call(app, request, reply), failureWait(request, route)])
     if (cap.status === 'rejected') {
       request.failureState = null // refused before any credential was looked at
       throw cap.reason
     }
     if (failures.status === 'rejected') throw failures.reason
+    refuseFailures(request, reply, failures.value)
   })
   app.addHook('preHandler', async (request, reply) => {
     const route = request.routeOptions.config.failureLimit
-    if (route?.clientInBody) await check(request, reply, route)
+    if (route?.clientInBody) refuseFailures(request, reply, await failureWait(request, route))
   })
   app.addHook('onError', async (request, _reply, err) => {
     if (request.failureState && isCredentialFailure(err)) request.failureState.failed = true
