@@ -36,7 +36,7 @@ export async function closeQueue (queue: Queue): Promise<void> {
 
 export interface RevocationPipeline {
   revoker: Revoker
-  /** closes the follow-up queue; call before the service's Redis client closes */
+  /** queues the follow-ups still pending, then closes the follow-up queue; call before the service's Redis client closes */
   close: () => Promise<void>
 }
 
@@ -55,5 +55,12 @@ export function createRevocationPipeline (opts: {
   const queue = createFollowupQueue(opts.redisUrl, opts.prefix)
   queue.on('error', (err) => opts.log.warn({ err }, 'revocation follow-up queue error'))
   const revoker = new Revoker({ redis: opts.redis, prefix: opts.prefix, accessTokenTtlS: opts.accessTokenTtlS, queue, log: opts.log })
-  return { revoker, close: () => closeQueue(queue) }
+  return {
+    revoker,
+    close: async () => {
+      // the follow-ups of revocations already answered go out before the queue's connection does
+      await revoker.settled()
+      await closeQueue(queue)
+    }
+  }
 }

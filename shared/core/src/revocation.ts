@@ -4,8 +4,9 @@
  * user) calls this module. Before it returns, one Lua script has atomically:
  *   1. marked the grants revoked, written their denylist entries and deleted their refresh tokens;
  *   2. appended the event to the Redis Stream (the durable record) and published it on the channel.
- * Then it queues a BullMQ job keyed by the event id for the durable follow-up (audit, webhooks, cleanup);
- * a failure to queue never undoes or blocks the revocation (the stream still holds the event).
+ * Then, once the caller has been answered, it queues a BullMQ job keyed by the event id for the durable
+ * follow-up (audit, webhooks, cleanup); a failure to queue never undoes or blocks the revocation (the
+ * stream still holds the event, and the follow-up sweeper re-queues it).
  * Revoking twice is harmless and reports the first revocation.
  */
 import type { Queue } from 'bullmq'
@@ -194,6 +195,8 @@ export const CLOCK_SKEW_S = 60
 
 export class Revoker {
   private readonly denyTtlS: number
+  /** follow-ups handed over and not queued yet */
+  private readonly queueing = new Set<Promise<void>>()
   constructor (private readonly opts: RevokerOptions) {
     this.denyTtlS = opts.accessTokenTtlS + CLOCK_SKEW_S
   }
@@ -220,7 +223,7 @@ export class Revoker {
       String(ttl), String(now), body, keys.revocationChannel(this.opts.prefix), String(STREAM_MAXLEN)) as string[]
     if (reply[0] !== 'revoked') return { status: 'already_revoked', revokedAt: null, eventId: null, event: null }
     const event = parseEvent(reply[1], reply[3])
-    await this.followUp(event)
+    this.followUpAfterAnswer(event)
     return { status: 'revoked', revokedAt: now, eventId: event.id, event }
   }
 
@@ -236,8 +239,27 @@ export class Revoker {
       case 'already_revoked': return { status: 'already_revoked', revokedAt: Number(reply[2]), eventId: reply[1] || null, event: null }
     }
     const event = parseEvent(reply[1], reply[3])
-    await this.followUp(event)
+    this.followUpAfterAnswer(event)
     return { status: 'revoked', revokedAt: event.at, eventId: event.id, event }
+  }
+
+  /**
+   * Queues the follow-up once the caller has been answered: the revocation has taken effect (denylist,
+   * stream, channel), and the BullMQ add (a script and its round trip) need not sit between the revoke and
+   * its response. A process that dies in between leaves the event in the stream, where the follow-up
+   * sweeper finds it; a graceful stop waits for these (`settled`).
+   */
+  private followUpAfterAnswer (event: RevocationEvent): void {
+    if (!this.opts.queue) return
+    const queued: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(async () => { await this.followUp(event) })
+      .finally(() => { this.queueing.delete(queued) })
+    this.queueing.add(queued)
+  }
+
+  /** Resolves when every follow-up handed over so far has been queued (or has failed and been logged). */
+  async settled (): Promise<void> {
+    await Promise.all([...this.queueing])
   }
 
   private async followUp (event: RevocationEvent): Promise<void> {

@@ -5,6 +5,7 @@ import { createRedis, closeRedis } from '@uspl/redis'
 import { testRedis } from '@uspl/testing'
 import {
   Revoker, GrantStore, ClientStore, Denylist, RevocationFeed, keys, hashSecret, parseMessage, nowSeconds,
+  createRevocationPipeline, createFollowupQueue, closeQueue,
   type RevocationEvent
 } from '../src/index.ts'
 
@@ -169,4 +170,55 @@ t.test('the feed delivers live events, and replays what it missed while its subs
   t.equal(replayed?.source, 'replay', 'from the stream, before the feed reported ready')
   t.equal(seen.filter((x) => x.event.id === missed.eventId).length, 1, 'applied once')
   t.equal(feed.lastEventId, missed.eventId)
+})
+
+t.test('the caller is answered before the follow-up is queued; settled() waits for the queueing', async (t) => {
+  const s = await setup(t)
+  const g = await s.grant('usr_1', 'cli_a')
+  // a queue whose add is held until released: the revocation must not wait on it
+  const added: Array<{ name: string, data: RevocationEvent, jobId: string }> = []
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const queue = { add: async (name: string, data: RevocationEvent, opts: { jobId: string }) => { await held; added.push({ name, data, jobId: opts.jobId }) } }
+  const revoker = new Revoker({ redis: s.redis, prefix: s.prefix, accessTokenTtlS: 900, queue: queue as never })
+
+  const result = await revoker.revokeGrant(g.id, { path: 'connections_operator', actor: { type: 'operator', id: 'key_1' } })
+  t.equal(result.status, 'revoked', 'answered while the queue still holds the add')
+  t.equal(added.length, 0)
+  let settled = false
+  const waiting = revoker.settled().then(() => { settled = true })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.notOk(settled, 'settled() waits for the pending add')
+  release()
+  await waiting
+  t.same(added, [{ name: 'revocation', data: result.event, jobId: `rev-${result.eventId}` }], 'queued once, keyed by the event id')
+})
+
+t.test('a queue that refuses the follow-up is logged and never fails the revocation', async (t) => {
+  const s = await setup(t)
+  const g = await s.grant('usr_1', 'cli_a')
+  const errors: Array<{ obj: object, msg: string }> = []
+  const queue = { add: async () => { throw new Error('queue down') } }
+  const revoker = new Revoker({ redis: s.redis, prefix: s.prefix, accessTokenTtlS: 900, queue: queue as never, log: { error: (obj, msg) => { errors.push({ obj, msg }) } } })
+  const result = await revoker.revokeGrant(g.id, { path: 'connections_operator', actor: { type: 'operator', id: 'key_1' } })
+  t.equal(result.status, 'revoked')
+  await revoker.settled()
+  t.equal(errors.length, 1)
+  t.equal(errors[0].msg, 'could not queue revocation follow-up')
+  t.match(errors[0].obj, { eventId: result.eventId })
+  t.equal(await s.redis.xlen(keys.revocationStream()), 1, 'the event stays in the stream for the sweeper')
+})
+
+t.test('closing the pipeline queues the follow-ups of revocations already answered, on a real BullMQ queue', async (t) => {
+  const s = await setup(t)
+  const g = await s.grant('usr_1', 'cli_a')
+  const log = { warn: () => {}, error: () => {} }
+  const pipeline = createRevocationPipeline({ redis: s.redis, redisUrl: s.url, prefix: s.prefix, accessTokenTtlS: 900, log })
+  const result = await pipeline.revoker.revokeGrant(g.id, { path: 'connections_operator', actor: { type: 'operator', id: 'key_1' } })
+  await pipeline.close()
+  const queue = createFollowupQueue(s.url, s.prefix)
+  t.teardown(() => closeQueue(queue))
+  const job = await queue.getJob(`rev-${result.eventId}`)
+  t.ok(job, 'the job is in the queue')
+  t.same(job?.data, result.event)
 })
