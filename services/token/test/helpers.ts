@@ -39,8 +39,22 @@ async function listenOn (t: T, app: FastifyInstance, port: number): Promise<void
   await app.listen({ port, host: '127.0.0.1' })
 }
 
-/** The token and registration services on real ports, plus a resource that serves its metadata. */
+/**
+ * The token and registration services on real ports, plus a resource that serves its metadata. The two
+ * ports are chosen before the apps are built (their URLs are configuration), so a parallel test can take
+ * one in between: then the whole stack starts again on new ports (at most three tries).
+ */
 export async function startStack (t: T, env: Record<string, string> = {}, tokenOptions: Pick<TokenAppOptions, 'cimdFetch'> = {}): Promise<Stack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(t, env, tokenOptions)
+    } catch (err) {
+      if (attempt >= 3 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    }
+  }
+}
+
+async function startStackOnce (t: T, env: Record<string, string>, tokenOptions: Pick<TokenAppOptions, 'cimdFetch'>): Promise<Stack> {
   const r = await testRedis(t)
   const [tokenPort, registrationPort] = await Promise.all([freePort(), freePort()])
   const resourceApp = Fastify()
