@@ -204,6 +204,24 @@ t.test('cleanup drops index entries of closed sessions and dead replicas of revo
   t.equal(await r.redis.ttl(keys.grantSessions(alive)), -1)
 })
 
+t.test('cleanup retires every grant of a user-scope event, past one batch of scripts', async (t) => {
+  const r = await testRedis(t)
+  const f = await fixture(t, r, [])
+  const worker = f.start()
+  const log = jobLog(worker)
+  const grants: string[] = []
+  for (let i = 0; i < 130; i++) grants.push(await f.grant('usr_many'))
+  const tx = r.redis.multi()
+  for (const gid of grants) tx.sadd(keys.grantSessions(gid), `${gid}-closed`)
+  await tx.exec()
+  const result = await f.revoker.revokeUser('usr_many', { path: 'user_revoke', actor: { type: 'operator', id: 'k' } })
+  t.equal(result.event?.grantIds.length, 130)
+  t.equal((await log.completed(result.eventId!)).sessionIndexEntriesDropped, 130, 'each grant\'s closed entry went')
+  for (const gid of [grants[0], grants[99], grants[100], grants[129]]) {
+    t.equal(await r.redis.scard(keys.grantSessions(gid)), 0)
+  }
+})
+
 t.test('the service runs the worker; operators read the audit trail page by page', async (t) => {
   const hook = await receiver(t)
   const f = await setup(t, { WORKER_ENABLED: 'true', WEBHOOK_URLS: hook.url, WEBHOOK_SECRET: SECRET })

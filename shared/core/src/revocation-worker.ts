@@ -252,14 +252,15 @@ export class RevocationWorker extends Worker<RevocationEvent, FollowupResult> {
   }
 }
 
-/** One job: Shared Signals from the start; audit, cleanup, then webhooks (deliveries can fail for outside reasons). */
+/** One job: Shared Signals from the start; audit and cleanup together, then webhooks (deliveries can fail for outside reasons). */
 async function runFollowup (opts: RevocationWorkerOptions, job: Job<RevocationEvent>): Promise<FollowupResult> {
   const event = job.data
   // Shared Signals go out at once, beside the bookkeeping below (receivers are waiting on them); settled
   // here so that a failure of the steps below never leaves it unobserved
   const securityEvents = opts.ssf ? settled(deliverSecurityEvents(opts.redis, opts.ssf, event, opts.fetch)) : null
-  const audit = await writeAudit(opts.redis, event, opts.auditRetentionS)
-  const sessionIndexEntriesDropped = await cleanup(opts, event)
+  // the audit record and the cleanup are independent: sent together, one round trip for both (a failure
+  // of either retries the job, and both are idempotent)
+  const [audit, sessionIndexEntriesDropped] = await Promise.all([writeAudit(opts.redis, event, opts.auditRetentionS), cleanup(opts, event)])
   // one failing delivery never holds the other back; either failing retries the job (each resends only
   // what was not accepted)
   const [webhooks, ssf] = await Promise.all([settled(deliverWebhooks(opts, event)), securityEvents])
@@ -294,14 +295,18 @@ export async function writeAudit (redis: RedisClient, event: RevocationEvent, re
   return results[0][1] === 'OK' ? 'written' : 'existing'
 }
 
+const RETIRE_BATCH = 100
+
 async function cleanup (opts: RevocationWorkerOptions, event: RevocationEvent): Promise<number> {
   const { redis } = opts
   const index = new RedisSessionIndex(redis, opts.prefix)
+  // a token-scope event names a grant that stays alive: only revoked grants are cleaned up (retireGrant
+  // checks, in the same script); an event's grants are retired RETIRE_BATCH at a time, each batch in one
+  // round trip
   let dropped = 0
-  for (const gid of event.grantIds) {
-    // a token-scope event names a grant that stays alive: only revoked grants are cleaned up
-    if (await redis.hexists(keys.grant(gid), 'revoked_at') !== 1) continue
-    dropped += await index.retireGrant(gid, opts.sessionIndexTtlS ?? 3600)
+  for (let i = 0; i < event.grantIds.length; i += RETIRE_BATCH) {
+    const batch = await Promise.all(event.grantIds.slice(i, i + RETIRE_BATCH).map((gid) => index.retireGrant(gid, opts.sessionIndexTtlS ?? 3600)))
+    for (const n of batch) dropped += n ?? 0
   }
   return dropped
 }

@@ -83,7 +83,7 @@ const LAYOUTS = {
  * Lua: `prune_grant(set)` removes from a grant's set the ids whose hash expired; deletes the entries of
  * replicas whose heartbeat lapsed (hash, and membership of both sets); returns how many live sessions remain.
  */
-const PRUNE_GRANT_LUA = `
+export const PRUNE_GRANT_LUA = `
 local function prune_grant(set)
   local live = 0
   for _, sid in ipairs(redis.call('SMEMBERS', set)) do
@@ -122,8 +122,11 @@ local function drop_replica_entries(replica, batch)
 end
 `
 
-/** A script whose ARGV ends with the layouts' parts, after `argc` arguments of its own. */
-function indexScript (name: string, numberOfKeys: number, argc: number, body: (patterns: string) => string): { script: Script, argv: (prefix: string) => string[] } {
+/**
+ * A script whose ARGV ends with the layouts' parts, after `argc` arguments of its own; its body may call
+ * the index's key functions (`key_session(sid)`…) and, when it includes PRUNE_GRANT_LUA, `prune_grant(set)`.
+ */
+export function indexScript (name: string, numberOfKeys: number, argc: number, body: (patterns: string) => string): { script: Script, argv: (prefix: string) => string[] } {
   const patterns = keyPatterns(LAYOUTS, argc + 1)
   return { script: script(name, numberOfKeys, body(patterns.lua)), argv: patterns.argv }
 }
@@ -146,6 +149,16 @@ const PRUNE = indexScript('usplSessionsPrune', 1, 0, (patterns) => `${patterns}$
 local before = redis.call('SCARD', KEYS[1])
 local live = prune_grant(KEYS[1])
 return { live, before - live }
+`)
+
+// KEYS[1] the grant's session set, KEYS[2] the grant. ARGV: ttlS, then the layouts. A grant that is not
+// revoked (a token-scope event names a live one) is left alone: -1.
+const RETIRE = indexScript('usplSessionsRetire', 2, 1, (patterns) => `${patterns}${PRUNE_GRANT_LUA}
+if redis.call('HEXISTS', KEYS[2], 'revoked_at') ~= 1 then return -1 end
+local before = redis.call('SCARD', KEYS[1])
+local live = prune_grant(KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return before - live
 `)
 
 // KEYS[1] this replica's heartbeat, KEYS[2] its session set, KEYS[3] the replicas set.
@@ -249,12 +262,12 @@ export class RedisSessionIndex implements SessionIndex {
 
   /**
    * A revoked grant's entries: those of ended sessions and of dead replicas go (the gateways close the live
-   * ones), and the set expires after `ttlS`, kept that long for replicas replaying. Returns how many went.
+   * ones), and the set expires after `ttlS`, kept that long for replicas replaying. Returns how many went,
+   * or null when the grant is not revoked (then nothing changes). One script, one round trip.
    */
-  async retireGrant (grantId: string, ttlS: number): Promise<number> {
-    const { dropped } = await this.prune(grantId)
-    await this.redis.expire(keys.grantSessions(grantId), ttlS)
-    return dropped
+  async retireGrant (grantId: string, ttlS: number): Promise<number | null> {
+    const dropped = Number(await runScript(this.redis, RETIRE.script, keys.grantSessions(grantId), keys.grant(grantId), String(ttlS), ...RETIRE.argv(this.prefix)))
+    return dropped < 0 ? null : dropped
   }
 
   async claimReplica (bootId: string, ttlMs: number, idleTtlS: number): Promise<number> {
