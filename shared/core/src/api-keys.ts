@@ -12,8 +12,8 @@
  * minute per key (a SET NX marker shared by all replicas decides who writes). Creating and revoking a key are audit records in the revocation trail,
  * written in the same transaction as the change.
  */
-import { runScript, script, type RedisClient } from '@uspl/redis'
-import { keys } from './keys.ts'
+import { runScript, script, prefixOf, type RedisClient } from '@uspl/redis'
+import { keys, keyPatterns } from './keys.ts'
 import { randomToken, hashSecret, constantTimeEqual, newId } from './crypto.ts'
 import { appendAudit, type AuditRecord } from './revocation-worker.ts'
 import type { RevocationActor } from './revocation.ts'
@@ -26,6 +26,24 @@ const NAME_MAX = 100
 const TOUCH = script('usplApiKeyTouch', 1, `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_used_at', ARGV[1]) end
 return 1`)
+
+// The keys found from the record: its user's, and its last-used marker's (by the key's id).
+const CHECK_KEYS = keyPatterns({ user: keys.user, apiKeyUsed: keys.apiKeyUsed }, 2)
+
+// KEYS[1] the key's record. ARGV: the marker's lifetime (ms), then CHECK_KEYS. Returns {} when there is no
+// record, else { the record (HGETALL), a personal key's user's id and disabled_at ({} for an operator key),
+// 1 when this call took the minute's last-used marker }. The caller judges (keyOfRecord, judgeKey).
+const CHECK = script('usplApiKeyCheck', 1, `${CHECK_KEYS.lua}
+local r = redis.call('HGETALL', KEYS[1])
+local f = {}
+for i = 1, #r, 2 do f[r[i]] = r[i + 1] end
+if not f.id then return {} end
+local u = {}
+if f.user_id and f.user_id ~= '' then u = redis.call('HMGET', key_user(f.user_id), 'id', 'disabled_at') end
+local won = 0
+if redis.call('SET', key_apiKeyUsed(f.id), '1', 'PX', ARGV[1], 'NX') then won = 1 end
+return { r, u, won }
+`)
 
 export type ApiKeyKind = 'operator' | 'personal'
 
@@ -137,25 +155,23 @@ export class ApiKeyStore {
   }
 
   /**
-   * Any live key: known, not expired, and for a personal key a user who exists and is not disabled. Two
-   * round trips for a personal key (its record, then its user with the last-used marker), one for an
-   * operator key; a third once a minute to write last used.
+   * Any live key: known, not expired, and for a personal key a user who exists and is not disabled. One
+   * round trip (a script reads the record, a personal key's user, and takes the last-used marker); a
+   * second once a minute to write last used.
    */
   async authenticate (presented: string): Promise<KeyCheck> {
     const hash = apiKeyHash(presented)
     if (hash === null) return { ok: false, reason: 'unknown' }
-    const record = await this.redis.hgetall(keys.apiKey(hash))
+    const reply = await runScript(this.redis, CHECK, keys.apiKey(hash), String(LAST_USED_INTERVAL_MS), ...CHECK_KEYS.argv(prefixOf(this.redis))) as [] | [string[], UserFields, number]
+    if (reply.length === 0) return { ok: false, reason: 'unknown' }
+    const [flat, user, won] = reply
+    const record: Record<string, string> = {}
+    for (let i = 0; i < flat.length; i += 2) record[flat[i]] = flat[i + 1]
     const key = keyOfRecord(record, hash)
     if (key === null) return { ok: false, reason: 'unknown' }
     const now = Date.now()
-    if (isExpired(key, now)) return { ok: false, reason: 'expired' }
-    const pipeline = this.redis.pipeline()
-    if (key.userId) pipeline.hmget(keys.user(key.userId), 'id', 'disabled_at')
-    pipeline.set(keys.apiKeyUsed(key.id), '1', 'PX', LAST_USED_INTERVAL_MS, 'NX')
-    const results = (await pipeline.exec()) ?? []
-    for (const [err] of results) if (err) throw err
-    const check = judgeKey(key, key.userId ? results[0][1] as UserFields : null, now)
-    if (check.ok && results[results.length - 1][1] === 'OK') await this.recordUse(key, hash, now)
+    const check = judgeKey(key, key.userId ? user : null, now)
+    if (check.ok && won === 1) await this.recordUse(key, hash, now)
     return check
   }
 

@@ -130,6 +130,11 @@ export async function closeRedis (client: RedisClient): Promise<void> {
   }
 }
 
+/** The prefix ioredis puts in front of every key the client sends ('' without one): what a script that builds keys itself needs. */
+export function prefixOf (redis: RedisClient): string {
+  return (redis.options as { keyPrefix?: string }).keyPrefix ?? ''
+}
+
 /** A Lua script run by name: defined once per client, then sent as EVALSHA (ioredis falls back to EVAL on NOSCRIPT). */
 export interface Script {
   name: string
