@@ -49,6 +49,20 @@ export function isClientIdShape (clientId: string): boolean {
   return REGISTERED_ID.test(clientId) || (clientId.startsWith('https://') && clientId.length <= MAX_DOCUMENT_CLIENT_ID_LENGTH)
 }
 
+/** The client a stored record (HGETALL of keys.client) describes; null for no record. */
+export function toClient (h: Record<string, string>): Client | null {
+  if (!h.client_id) return null
+  return {
+    clientId: h.client_id,
+    kind: h.kind === 'metadata_document' ? 'metadata_document' : 'registered',
+    metadata: JSON.parse(h.metadata) as ClientMetadata,
+    issuedAt: Number(h.issued_at),
+    lastUsedAt: Number(h.last_used_at),
+    disabledAt: h.disabled_at ? Number(h.disabled_at) : null,
+    duplicateOf: h.duplicate_of ?? null
+  }
+}
+
 export class ClientStore {
   constructor (private readonly redis: RedisClient, private readonly idleTtlS: number) {}
 
@@ -93,17 +107,7 @@ export class ClientStore {
 
   async get (clientId: string): Promise<Client | null> {
     if (!isClientIdShape(clientId)) return null
-    const h = await this.redis.hgetall(keys.client(clientId))
-    if (!h.client_id) return null
-    return {
-      clientId: h.client_id,
-      kind: h.kind === 'metadata_document' ? 'metadata_document' : 'registered',
-      metadata: JSON.parse(h.metadata) as ClientMetadata,
-      issuedAt: Number(h.issued_at),
-      lastUsedAt: Number(h.last_used_at),
-      disabledAt: h.disabled_at ? Number(h.disabled_at) : null,
-      duplicateOf: h.duplicate_of ?? null
-    }
+    return toClient(await this.redis.hgetall(keys.client(clientId)))
   }
 
   /** Checks an RFC 7592 registration access token in constant time. */

@@ -5,9 +5,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { Static } from '@sinclair/typebox'
 import { ApiError } from '@uspl/errors'
-import { typeableText } from '@uspl/core'
+import { typeableText, readConnection } from '@uspl/core'
 import { principalOf, actorOf } from '../auth.ts'
-import { activeGrants, activeGrantsPage, toConnections, displayName, openSessions } from '../connections.ts'
+import { activeGrants, activeGrantsPage, toConnections, displayName } from '../connections.ts'
 import {
   ConnectionList, ConnectionQuery, GrantParams, RevokeGrantBody, RevokeGrantResult, errors, userOrOperator
 } from '../schemas.ts'
@@ -51,15 +51,12 @@ export default async function connectionsRoutes (app: FastifyInstance): Promise<
     }
   }, async (request) => {
     const who = principalOf(request)
-    // 1. the grant, visible to this caller (another user's grant does not exist for a user)
-    const grant = await app.connectionsContext.grants.get(request.params.grantId)
-    if (!grant || (who.type === 'user' && grant.userId !== who.userId)) throw notFound()
-    // 2. the confirmation names the app (the open-session count is read alongside: one round trip fewer
-    //    before the revocation lands)
-    const [client, [sessions]] = await Promise.all([
-      app.connectionsContext.clients.get(grant.clientId),
-      grant.revokedAt === null ? openSessions(app, [grant.id]) : Promise.resolve([0])
-    ])
+    // 1. the grant, visible to this caller (another user's grant does not exist for a user), with its
+    //    client and open-session count: one round trip before the revocation
+    const view = await readConnection(app.redis, app.redisPrefix, request.params.grantId)
+    if (!view || (who.type === 'user' && view.grant.userId !== who.userId)) throw notFound()
+    const { grant, client, openSessions: sessions } = view
+    // 2. the confirmation names the app
     const name = displayName(client, grant.clientId)
     // (compared as typed: a name stored before registration refused invisible characters is still typeable)
     if (typeableText(request.body.confirm) !== typeableText(name)) {
