@@ -12,7 +12,7 @@ import { ApiError } from '@uspl/errors'
 import { SESSION_COOKIE } from '@uspl/core'
 import type { Config } from './config.ts'
 import context from './context.ts'
-import auth from './auth.ts'
+import auth, { credentialLookahead } from './auth.ts'
 import { ErrorBody } from './schemas.ts'
 import connectionsRoutes from './routes/connections.ts'
 import clientRoutes from './routes/clients.ts'
@@ -49,6 +49,8 @@ export async function build (config: Config, options: AppOptions = {}): Promise<
   })
   app.register(swaggerUi, { routePrefix: '/docs' })
   app.register(context, { config })
+  // an API key's check starts as its request arrives, beside the rate limits' counts (one round trip)
+  app.register(credentialLookahead)
   // failed API keys and sessions per address on every /v1 route (config.failureLimit), shared by replicas
   app.register(rateLimits, { service: 'connections', config, error: apiTooMany })
   app.setNotFoundHandler((request, reply) => {

@@ -14,7 +14,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, bearerChallenge } from '@uspl/errors'
-import { ApiKeyStore, BrowserSessionStore, SESSION_COOKIE, constantTimeEqual, type BrowserSession } from '@uspl/core'
+import { ApiKeyStore, BrowserSessionStore, SESSION_COOKIE, constantTimeEqual, type BrowserSession, type KeyLookup } from '@uspl/core'
 
 export type AuthMode = 'user' | 'operator' | 'either'
 
@@ -30,6 +30,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | null
+    /** the check of the request's API key, started as the request arrived (keyLookahead) */
+    keyLookup: Promise<KeyLookup> | null
   }
 }
 
@@ -53,6 +55,41 @@ function unauthenticated (message: string, error?: 'invalid_token'): ApiError {
   return new ApiError('unauthenticated', message, 401, { challenge: bearerChallenge({ realm: REALM, error }) })
 }
 
+/** The token of an `Authorization: Bearer …` header; null for any other header. */
+function bearerToken (authorization: string): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(authorization)?.[1] ?? null
+}
+
+/**
+ * Starts the check of a request's API key as the request arrives, ahead of the rate limits' hook
+ * (register it before them), so the key's read and the limits' counts share one round trip. A request the
+ * limits refuse is refused whatever its key (the check's answer is never looked at, its last use is not
+ * written and the last-used marker it took is given back); every other request is judged by `auth` below, which waits for this check instead of starting
+ * its own.
+ */
+async function keyLookahead (app: FastifyInstance): Promise<void> {
+  const apiKeys = new ApiKeyStore(app.redis)
+  app.decorateRequest('keyLookup', null)
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const authorization = request.headers.authorization
+    if (!request.routeOptions.config.auth || authorization === undefined) return
+    const token = bearerToken(authorization)
+    if (token === null) return
+    const lookup = apiKeys.lookup(token)
+    lookup.catch(() => {}) // awaited by `auth`; a request refused before then leaves its failure unobserved
+    request.keyLookup = lookup
+  })
+  // a request refused before `auth` judged it (a rate limit) gives the minute's last-used marker back,
+  // before its answer leaves (the caller's next request finds the marker free)
+  app.addHook('onSend', async (request: FastifyRequest) => {
+    if (!request.keyLookup) return
+    const found = await request.keyLookup.catch(() => null)
+    if (found) await apiKeys.releaseUse(found)
+  })
+}
+
+export const credentialLookahead = fp(keyLookahead, { name: 'uspl-connections-key-lookahead', fastify: '5.x', dependencies: ['uspl-redis'] })
+
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const apiKeys = new ApiKeyStore(app.redis)
   const sessions = new BrowserSessionStore(app.redis, opts.sessionTtlS)
@@ -72,8 +109,10 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     if (!mode) return
     const authorization = request.headers.authorization
     if (authorization !== undefined) {
-      const match = /^Bearer\s+(\S+)$/i.exec(authorization)
-      const check = match ? await apiKeys.authenticate(match[1]) : null
+      const token = bearerToken(authorization)
+      const found = token === null ? null : await (request.keyLookup ?? apiKeys.lookup(token))
+      if (found) await apiKeys.settleUse(found)
+      const check = found?.check
       if (!check?.ok) {
         throw unauthenticated('the API key is missing, malformed or revoked', 'invalid_token')
       }

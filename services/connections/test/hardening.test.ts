@@ -2,6 +2,7 @@
 // then from another replica; the 429 in the API's own error shape.
 import t from 'tap'
 import { build } from '../src/app.ts'
+import { keys, hashSecret } from '@uspl/core'
 import { setup, bearer } from './helper.ts'
 
 t.test('no rate limit on the connections API: guessed API keys get 429 after the failure limit, on every replica', async (t) => {
@@ -14,14 +15,17 @@ t.test('no rate limit on the connections API: guessed API keys get 429 after the
     t.equal(res.statusCode, 401, `guess ${i}: 401`)
     t.ok(res.headers['ratelimit-limit'], 'RateLimit-* headers on every answer')
   }
+  const record = keys.apiKey(hashSecret(key))
   for (const app of [f.app, second]) {
     const res = await app.inject({ url: '/v1/connections', remoteAddress: '192.0.2.10', headers: bearer(key) })
-    t.equal(res.statusCode, 429, 'blocked before the key is even checked, also the right one')
+    t.equal(res.statusCode, 429, 'refused whatever the key, also the right one')
     t.same(res.json(), { error: { code: 'rate_limited', message: `too many failed attempts; retry in ${res.headers['retry-after']} seconds` } })
     t.ok(Number(res.headers['retry-after']) > 0 && Number(res.headers['retry-after']) <= 300)
   }
+  t.equal(await f.r.redis.hget(record, 'last_used_at'), null, 'a refused request is no use of the key')
   const elsewhere = await f.app.inject({ url: '/v1/connections', remoteAddress: '192.0.2.11', headers: bearer(key) })
   t.equal(elsewhere.statusCode, 200, 'another address is not affected')
+  t.ok(Number(await f.r.redis.hget(record, 'last_used_at')) > 0, 'and its use is the one last used records')
   for (const url of ['/v1/clients', '/v1/audit']) {
     const res = await f.app.inject({ url, remoteAddress: '192.0.2.10', headers: bearer(key) })
     t.equal(res.statusCode, 429, `${url}: same limit`)

@@ -63,6 +63,9 @@ export type KeyCheck =
   | { ok: true, key: ApiKey }
   | { ok: false, reason: 'unknown' | 'expired' | 'user_disabled' }
 
+/** What `ApiKeyStore.lookup` found: the judgement, and whether it took this minute's last-used marker. */
+export interface KeyLookup { check: KeyCheck, hash: string, claimed: boolean }
+
 export interface CreateKeyOptions {
   /** a personal key for this user (who must exist and not be disabled); omitted: an operator key */
   userId?: string
@@ -160,19 +163,44 @@ export class ApiKeyStore {
    * second once a minute to write last used.
    */
   async authenticate (presented: string): Promise<KeyCheck> {
+    const found = await this.lookup(presented)
+    await this.settleUse(found)
+    return found.check
+  }
+
+  /**
+   * The read half of `authenticate`: the key judged, and whether this call took the minute's last-used
+   * marker. A caller that accepts the request then calls `settleUse`; one that refuses it for another reason
+   * (a rate limit) calls `releaseUse`.
+   */
+  async lookup (presented: string): Promise<KeyLookup> {
     const hash = apiKeyHash(presented)
-    if (hash === null) return { ok: false, reason: 'unknown' }
+    if (hash === null) return { check: { ok: false, reason: 'unknown' }, hash: '', claimed: false }
     const reply = await runScript(this.redis, CHECK, keys.apiKey(hash), String(LAST_USED_INTERVAL_MS), ...CHECK_KEYS.argv(prefixOf(this.redis))) as [] | [string[], UserFields, number]
-    if (reply.length === 0) return { ok: false, reason: 'unknown' }
+    if (reply.length === 0) return { check: { ok: false, reason: 'unknown' }, hash, claimed: false }
     const [flat, user, won] = reply
     const record: Record<string, string> = {}
     for (let i = 0; i < flat.length; i += 2) record[flat[i]] = flat[i + 1]
     const key = keyOfRecord(record, hash)
-    if (key === null) return { ok: false, reason: 'unknown' }
-    const now = Date.now()
-    const check = judgeKey(key, key.userId ? user : null, now)
-    if (check.ok && won === 1) await this.recordUse(key, hash, now)
-    return check
+    if (key === null) return { check: { ok: false, reason: 'unknown' }, hash, claimed: false }
+    return { check: judgeKey(key, key.userId ? user : null, Date.now()), hash, claimed: won === 1 }
+  }
+
+  /** Writes last used when the lookup accepted the key and took the minute's marker. */
+  async settleUse (found: KeyLookup): Promise<void> {
+    if (!found.check.ok || !found.claimed) return
+    found.claimed = false
+    await this.recordUse(found.check.key, found.hash, Date.now())
+  }
+
+  /**
+   * Gives back the minute's marker a lookup took for a request that was then refused before `settleUse`
+   * (a rate limit), so the next accepted use still writes last used.
+   */
+  async releaseUse (found: KeyLookup): Promise<void> {
+    if (!found.check.ok || !found.claimed) return
+    found.claimed = false
+    await this.redis.del(keys.apiKeyUsed(found.check.key.id))
   }
 
   /**
