@@ -198,3 +198,37 @@ t.test('revocation aborts the grant\'s in-flight requests', async (t) => {
   t.ok(elapsed < BOUND_MS, `the in-flight response ended ${elapsed} ms after the revoke call`)
   t.notOk(gw.app.mcpSessions.get(sessionId), 'and its session is gone')
 })
+
+t.test('a replica refuses a token it saw revoked from memory: 401 even while Redis is away, when every other token is 503', async (t) => {
+  const redis = await privateRedis(t)
+  const r = { url: redis.url, prefix: 'test:gw-remember:' }
+  const main = createRedis({ url: redis.url, prefix: r.prefix, name: 'test', offlineQueue: true })
+  t.teardown(async () => { main.disconnect() })
+  await waitReady(main)
+  const issuer = await startIssuer(t)
+  const gw = await startGateway(t, r, issuer)
+  const testRedisLike = { redis: main, prefix: r.prefix, url: r.url, raw: main }
+  const [doomed, kept, tokenOnly] = [await grantFor(testRedisLike, 'usr_a', 'cli_a'), await grantFor(testRedisLike, 'usr_b', 'cli_b'), await grantFor(testRedisLike, 'usr_c', 'cli_c')]
+  const doomedToken = tokenFor(issuer, gw, doomed)
+  const keptToken = tokenFor(issuer, gw, kept)
+  const revokedJti = `jti-${Date.now()}`
+  const revokedOne = tokenFor(issuer, gw, tokenOnly, { jti: revokedJti })
+  const sibling = tokenFor(issuer, gw, tokenOnly)
+  // a GET stream for each: its end is the event's arrival at this replica
+  const stream = await openStream(t, gw, doomedToken, await rawSession(gw, doomedToken))
+  const oneStream = await openStream(t, gw, revokedOne, await rawSession(gw, revokedOne))
+
+  const revoker = new Revoker({ redis: main, prefix: r.prefix, accessTokenTtlS: 900 })
+  await revoker.revokeGrant(doomed.id, how)
+  await stream.ended
+  await revoker.revokeAccessToken({ jti: revokedJti, exp: Math.floor(Date.now() / 1000) + 600, grantId: tokenOnly.id, clientId: tokenOnly.clientId, userId: tokenOnly.userId }, { path: 'oauth_revoke', actor: { type: 'client', id: tokenOnly.clientId } })
+  await oneStream.ended
+
+  await redis.stop()
+  const revokedGrant = await rawCall(gw, doomedToken, undefined, 'tools/list')
+  t.equal(revokedGrant.status, 401, 'the revoked grant\'s token: 401 from memory')
+  t.match(revokedGrant.headers.get('www-authenticate') ?? '', 'error="invalid_token"')
+  t.equal((await rawCall(gw, revokedOne, undefined, 'tools/list')).status, 401, 'the one revoked token: 401 from memory')
+  t.equal((await rawCall(gw, keptToken, undefined, 'tools/list')).status, 503, 'any other token cannot be checked: 503, never allowed from memory')
+  t.equal((await rawCall(gw, sibling, undefined, 'tools/list')).status, 503, 'nor another token of the grant whose one token was revoked')
+})

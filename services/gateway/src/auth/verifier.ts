@@ -4,6 +4,7 @@
  *   2. fast-jwt with the issuer's key (cached; see jwks.ts): ES256 only, typ at+jwt, exp/nbf with
  *      JWT_CLOCK_SKEW_S of skew, every claim present; then aud containing this resource, iss exactly the issuer;
  *   3. the shared denylist in one Redis round trip (grant, client, jti); Redis unreachable refuses (503);
+ *      a grant or token whose revocation event this replica applied is refused from memory, with no trip;
  *   4. the scope `mcp:tools`.
  * The verified token lands on `request.accessToken`. A refusal is an AuthFailure (challenges.ts), whose
  * reason comes from what failed, read from fast-jwt's `TokenError.codes` and our own checks, never from
@@ -52,6 +53,8 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** the denylist every request is checked against; the MCP plugin tells it of each revocation it applies */
+    denylist: Denylist
   }
 }
 
@@ -149,7 +152,7 @@ const VERIFIED_CACHE_SIZE = 10000
 /**
  * Tokens whose signature and claims have been verified, by their exact text, until they expire: a
  * request with a known token skips decoding and the ECDSA verify (the top cost per call in the
- * benchmark). Revocation is unaffected: the denylist is read on every request. When full, the oldest
+ * benchmark). Revocation is unaffected: the denylist is checked on every request. When full, the oldest
  * entry goes.
  */
 export class VerifiedTokens {
@@ -276,6 +279,7 @@ async function verifier (app: FastifyInstance, opts: VerifierOptions): Promise<v
   }
 
   app.decorate('authenticate', authenticate)
+  app.decorate('denylist', denylist)
 }
 
 export default fp(verifier, { name: 'gateway-verifier', dependencies: ['uspl-redis', 'gateway-metrics'] })

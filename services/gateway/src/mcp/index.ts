@@ -39,6 +39,8 @@ async function mcpPlugin (app: FastifyInstance, opts: McpPluginOptions): Promise
   })
 
   const apply = (event: RevocationEvent, source: 'live' | 'replay'): void => {
+    // remembered first: the client's next request, sent the moment its stream ends, is refused from memory
+    app.denylist.remember(event)
     const closed = registry.applyRevocation(event)
     app.metrics.revocationsApplied.inc({ scope: event.scope, source })
     app.metrics.revokedSessions.inc(closed)
