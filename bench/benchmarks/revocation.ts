@@ -18,8 +18,8 @@ import { BULL_QUEUE } from '@uspl/core/keys'
 import { connect, mapLimit, within, type Benchmark, type Connected } from './common.ts'
 
 const SIZES = {
-  tiny: { victims: 20, warmup: 3, bystandersPerGateway: 5, profileVictims: 6 },
-  full: { victims: 240, warmup: 20, bystandersPerGateway: 100, profileVictims: 90 }
+  tiny: { victims: 20, warmup: 3, bystandersPerGateway: 5, profileVictims: 6, floorRequests: 50 },
+  full: { victims: 240, warmup: 20, bystandersPerGateway: 100, profileVictims: 90, floorRequests: 3000 }
 }
 const GATEWAYS = 3
 const TIMEOUT_MS = 5000
@@ -104,6 +104,18 @@ export const revocation: Benchmark = {
         }
       }
 
+      // the machine's own floor: one HTTP round trip to a service process that does nothing (the
+      // connections service's liveness probe), sequential, with every session open; the revoke path
+      // chains several such hops (client → connections → Redis → gateway → client)
+      const floor: number[] = []
+      for (let i = 0; i < s.floorRequests; i++) {
+        const t0 = performance.now()
+        const res = await request(`${connections.url}/health/live`, { dispatcher: api })
+        await res.body.dump()
+        floor.push(performance.now() - t0)
+      }
+      const floorStats = summarize(floor.slice(Math.floor(floor.length / 10)))
+
       ctx.log(`revoking ${s.warmup} connections to warm up, then ${s.victims} measured, one at a time`)
       for (const v of victims.slice(0, s.warmup)) await revokeOne(v)
       const samples: Sample[] = []
@@ -152,6 +164,7 @@ export const revocation: Benchmark = {
         { name: 'revoke call → next request 401, p99', value: unauthorized.p99, unit: 'ms' },
         { name: 'revoke call → next request 401, max', value: unauthorized.max, unit: 'ms' },
         { name: 'revoke API response, p50 / p99', value: apiLatency.p50, unit: 'ms', note: `p99 ${apiLatency.p99} ms, max ${apiLatency.max} ms` },
+        { name: 'machine floor: one HTTP round trip to an idle route, p50 / p99', value: floorStats.p50, unit: 'ms', note: `p99 ${floorStats.p99} ms, max ${floorStats.max} ms over ${floorStats.count} sequential GET /health/live to the connections process, just before the revocations: what this machine's scheduler adds to any hop` },
         { name: 'revoke call → follow-up job done, p50 / p99', value: followUp.p50, unit: 'ms', note: `p99 ${followUp.p99} ms (audit record, session index cleanup, webhooks; seen by polling Redis every ms); ${followUpMissing} not done within ${TIMEOUT_MS / 1000} s` },
         { name: 'CPU per revocation, all processes', value: round2(Object.values(cpuPerRevoke).reduce((a, b) => a + b, 0)), unit: 'ms', note: Object.entries(cpuPerRevoke).map(([k, v]) => `${k} ${v}`).join(', ') + ' (ms each, follow-up included)' },
         { name: 'revocations', value: samples.length, unit: '', note: `${GATEWAYS} gateway processes; victims spread round-robin; ${missedStreams} stream(s) did not end within 5 s; ${not401} next request(s) not 401` },
@@ -163,7 +176,7 @@ export const revocation: Benchmark = {
       )
       result.notes.push(`Measured on the client\'s clock (one process holds every client and the operator): from just before the revoke API call to the client seeing its stream end, and to the 401 of the request it then sends with its old session and token. Each revocation runs alone: the next starts once this one's follow-up job has completed, with every other session and stream still open on the three replicas (the soak benchmark revokes on a timer instead, under load); the first ${s.warmup} revocations warm the processes up and are not counted.`)
       if (streamsOpen !== bystanders.length || callsOk !== bystanders.length) result.notes.push(`Revocations touched other clients: ${bystanders.length - streamsOpen} bystander stream(s) ended and ${bystanders.length - callsOk} bystander call(s) failed.`)
-      result.details = { size: s, cpuPerRevoke, followUp, stream, unauthorized, apiLatency, nextStatuses: nextStatuses.counts, apiStatuses: apiStatuses.counts, bystanders: { total: bystanders.length, streamsOpen, callsOk }, samples }
+      result.details = { size: s, floor: floorStats, cpuPerRevoke, followUp, stream, unauthorized, apiLatency, nextStatuses: nextStatuses.counts, apiStatuses: apiStatuses.counts, bystanders: { total: bystanders.length, streamsOpen, callsOk }, samples }
 
       if (shouldProfile(ctx, result)) {
         ctx.log('profiling the connections service, its follow-up worker and a gateway during more revocations')
