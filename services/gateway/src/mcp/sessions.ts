@@ -208,6 +208,10 @@ export class SessionRegistry extends EventEmitter {
 
   /** Closes a session: streams end, in-flight requests abort, the id is forgotten here and in Redis. */
   async close (session: McpSession, reason: CloseReason): Promise<void> {
+    if (session.closed) return
+    // the GET stream ends first, before the index write and the SDK's close: on a revocation its end is
+    // what the client is waiting for
+    if (reason === 'revoked' && session.stream) this.endStream(session)
     if (!this.forget(session, reason)) return
     try {
       // ends the session's SSE streams and aborts its in-flight handlers (the SDK's Protocol aborts them on close)
