@@ -64,8 +64,8 @@ function bearerToken (authorization: string): string | null {
  * Starts the check of a request's API key as the request arrives, ahead of the rate limits' hook
  * (register it before them), so the key's read and the limits' counts share one round trip. A request the
  * limits refuse is refused whatever its key (the check's answer is never looked at, its last use is not
- * written and the last-used marker it took is given back); every other request is judged by `auth` below, which waits for this check instead of starting
- * its own.
+ * written and the last-used marker it took is given back); every other request is judged by `auth` below,
+ * which waits for this check instead of starting its own.
  */
 async function keyLookahead (app: FastifyInstance): Promise<void> {
   const apiKeys = new ApiKeyStore(app.redis)

@@ -12,7 +12,7 @@
  * minute per key (a SET NX marker shared by all replicas decides who writes). Creating and revoking a key are audit records in the revocation trail,
  * written in the same transaction as the change.
  */
-import { runScript, script, prefixOf, type RedisClient } from '@uspl/redis'
+import { runScript, script, prefixOf, hashOfReply, type RedisClient } from '@uspl/redis'
 import { keys, keyPatterns } from './keys.ts'
 import { randomToken, hashSecret, constantTimeEqual, newId } from './crypto.ts'
 import { appendAudit, type AuditRecord } from './revocation-worker.ts'
@@ -179,9 +179,7 @@ export class ApiKeyStore {
     const reply = await runScript(this.redis, CHECK, keys.apiKey(hash), String(LAST_USED_INTERVAL_MS), ...CHECK_KEYS.argv(prefixOf(this.redis))) as [] | [string[], UserFields, number]
     if (reply.length === 0) return { check: { ok: false, reason: 'unknown' }, hash, claimed: false }
     const [flat, user, won] = reply
-    const record: Record<string, string> = {}
-    for (let i = 0; i < flat.length; i += 2) record[flat[i]] = flat[i + 1]
-    const key = keyOfRecord(record, hash)
+    const key = keyOfRecord(hashOfReply(flat), hash)
     if (key === null) return { check: { ok: false, reason: 'unknown' }, hash, claimed: false }
     return { check: judgeKey(key, key.userId ? user : null, Date.now()), hash, claimed: won === 1 }
   }

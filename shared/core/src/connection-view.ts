@@ -5,7 +5,7 @@
  * the revocation lands. Open sessions are counted as RedisSessionIndex.liveCounts counts them (pruning what
  * no longer counts), and only for a grant that is not revoked.
  */
-import { runScript, type RedisClient } from '@uspl/redis'
+import { runScript, hashOfReply, type RedisClient } from '@uspl/redis'
 import { keys, keyPatterns } from './keys.ts'
 import { toGrant, type Grant } from './grants.ts'
 import { toClient, type Client } from './clients.ts'
@@ -35,18 +35,12 @@ if not f.revoked_at then live = prune_grant(KEYS[2]) end
 return { g, c, live }
 `)
 
-function record (flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (let i = 0; i < flat.length; i += 2) out[flat[i]] = flat[i + 1]
-  return out
-}
-
 export async function readConnection (redis: RedisClient, prefix: string, grantId: string): Promise<ConnectionView | null> {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(grantId)) return null
   const reply = await runScript(redis, READ.script, keys.grant(grantId), keys.grantSessions(grantId),
     ...CLIENT_KEY.argv(prefix), ...READ.argv(prefix)) as [] | [string[], string[], number]
   if (reply.length === 0) return null
-  const grant = toGrant(record(reply[0]))
+  const grant = toGrant(hashOfReply(reply[0]))
   if (!grant) return null
-  return { grant, client: toClient(record(reply[1])), openSessions: Number(reply[2]) }
+  return { grant, client: toClient(hashOfReply(reply[1])), openSessions: Number(reply[2]) }
 }

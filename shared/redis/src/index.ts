@@ -135,6 +135,13 @@ export function prefixOf (redis: RedisClient): string {
   return (redis.options as { keyPrefix?: string }).keyPrefix ?? ''
 }
 
+/** A hash as a script returns HGETALL's reply (field, value, field, value…), as ioredis's hgetall gives it. */
+export function hashOfReply (flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]] = flat[i + 1]
+  return out
+}
+
 /** A Lua script run by name: defined once per client, then sent as EVALSHA (ioredis falls back to EVAL on NOSCRIPT). */
 export interface Script {
   name: string
