@@ -1,6 +1,6 @@
 /**
  * Who is calling: a personal API key (`Authorization: Bearer uspl_…`). The steps, in order:
- *   1. the per-address rate limit (counted whatever the key);
+ *   1. the per-address rate limit (counted whatever the key, while the fence below is out);
  *   2. the Authorization header: missing or not a Bearer key → 401 with `WWW-Authenticate: Bearer`;
  *   3. the key: unknown, revoked, expired, or its user disabled → 401 `error="invalid_token"`;
  *      an operator key → 403 (it is a key, but not a person's);
@@ -10,18 +10,20 @@
  * The key's record, its user, the last-used marker and (in the routes) the caller's role are read through
  * the LiveCache, which Redis keeps true: the hook first waits for the cache's fence, so a revoke, a disable,
  * an expiry or a role change acknowledged before the request arrived is refused by it on every replica, as
- * with a read per request. The counts are SharedLimits. When everything is known, the hook waits for the
- * fence (one PING in flight at a time, shared by the requests that arrived before it was sent) and nothing
- * else. Registered inside an encapsulated context; every route in it must declare
+ * with a read per request. Both limits are `@fastify/rate-limit` limiters (`createRateLimit`) on a store
+ * shared by the replicas (rate-limit.ts); the address is counted while the fence is out. When everything
+ * is known, the hook waits for the fence (one PING in flight at a time, shared by the requests that arrived
+ * before it was sent) and nothing else. Registered inside an encapsulated context; every route in it must declare
  * `config.personalKey` or `config.public`, checked when the route is added.
  */
 import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, bearerChallenge } from '@uspl/errors'
 import { ApiKeyStore, apiKeyHash, judgeKey, keyOfRecord, keys, type ApiKey, type UserFields } from '@uspl/core'
 import type { RedisClient } from '@uspl/redis'
 import type { LiveCache, RecordKind } from './live-cache.ts'
-import { SharedLimit, type LimitDecision, type RateLimitOptions } from './rate-limit.ts'
+import { sharedLimitStore, type RateLimitOptions, type SharedLimiterOptions } from './rate-limit.ts'
 
 export interface KeyCaller {
   userId: string
@@ -40,8 +42,10 @@ declare module 'fastify' {
 
 export interface AuthOptions {
   cache: LiveCache
-  perAddress: Omit<RateLimitOptions, 'subject'>
-  perKey: Omit<RateLimitOptions, 'subject'>
+  perAddress: { max: number, windowMs: number }
+  perKey: { max: number, windowMs: number }
+  /** how the shared counts sync (tests set a clock and quiet timers) */
+  limitTuning?: Pick<RateLimitOptions, 'syncMs' | 'staleMs' | 'clock'>
   /** counts refusals by reason (metrics) */
   onRefused?: (reason: string) => void
 }
@@ -92,6 +96,10 @@ function keyOf (record: Record<string, string>, hash: string): ApiKey | null {
   return key
 }
 
+type Limited = Awaited<ReturnType<ReturnType<FastifyInstance['createRateLimit']>>>
+/** what the RateLimit headers say: the limit with the least remaining of those counted so far */
+interface Tightest { limit: number, remaining: number, resetS: number }
+
 /** f(v), without waiting when v is already there. */
 function after<T, R> (v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
   return v instanceof Promise ? v.then(f) : f(v)
@@ -100,9 +108,14 @@ function after<T, R> (v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promi
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { cache } = opts
   const apiKeys = new ApiKeyStore(app.redis)
-  const byAddress = new SharedLimit(app.redis, 'addr', { ...opts.perAddress, subject: 'this address' })
-  const byKey = new SharedLimit(app.redis, 'key', { ...opts.perKey, subject: 'this API key' })
-  app.addHook('onClose', async () => { await Promise.all([byAddress.flush(), byKey.flush()]) })
+  const shared = sharedLimitStore(app.redis, opts.limitTuning)
+  // no limit of its own on any route (global: false): the hook below asks both limiters
+  await app.register(rateLimit, { global: false, enableDraftSpec: true, store: shared.Store })
+  app.addHook('onClose', async () => { await Promise.all([...shared.limits].map(async (l) => { await l.flush() })) })
+  const limiter = (o: SharedLimiterOptions): { subject: string, check: (req: FastifyRequest) => Promise<Limited> } =>
+    ({ subject: o.subject, check: app.createRateLimit(o) })
+  const byAddress = limiter({ kind: 'addr', subject: 'this address', max: opts.perAddress.max, timeWindow: opts.perAddress.windowMs, keyGenerator: (req) => req.ip })
+  const byKey = limiter({ kind: 'key', subject: 'this API key', max: opts.perKey.max, timeWindow: opts.perKey.windowMs, keyGenerator: (req) => callerOf(req).key.id })
 
   app.decorateRequest('keyCaller', null)
 
@@ -113,13 +126,14 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     }
   })
 
-  /** Refuses when over the limit; otherwise keeps the decision with the least remaining for the headers. */
-  const counted = (reply: FastifyReply, limit: SharedLimit, d: LimitDecision, tightest: LimitDecision | null): LimitDecision => {
-    if (!d.allowed) {
-      reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': 0, 'ratelimit-reset': d.resetS })
-      throw new ApiError('rate_limited', `too many requests from ${limit.opts.subject}; retry in ${d.resetS} seconds`, 429, { retryAfterS: d.resetS })
+  /** Refuses when over the limit; otherwise keeps the count with the least remaining for the headers. */
+  const counted = (reply: FastifyReply, subject: string, r: Limited, tightest: Tightest | null): Tightest | null => {
+    if (r.isAllowed) return tightest
+    if (r.isExceeded) {
+      reply.headers({ 'ratelimit-limit': r.max, 'ratelimit-remaining': 0, 'ratelimit-reset': r.ttlInSeconds })
+      throw new ApiError('rate_limited', `too many requests from ${subject}; retry in ${r.ttlInSeconds} seconds`, 429, { retryAfterS: r.ttlInSeconds })
     }
-    return tightest !== null && tightest.remaining <= d.remaining ? tightest : d
+    return tightest !== null && tightest.remaining <= r.remaining ? tightest : { limit: r.max, remaining: r.remaining, resetS: r.ttlInSeconds }
   }
 
   const lastUsed = (key: ApiKey, hash: string): void | Promise<void> => after(cache.get(USED_UNTIL, keys.apiKeyUsed(key.id)), (until) => {
@@ -127,9 +141,11 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     return apiKeys.claimUse(key).then(async (won) => { if (won) await apiKeys.recordUse(key, hash, Date.now()) })
   })
 
-  const authenticate = (request: FastifyRequest, reply: FastifyReply): void | Promise<void> =>
-    after(byAddress.hit(request.ip), (perAddress) => after(cache.fence(), () => {
-      const addressDecision = counted(reply, byAddress, perAddress, null)
+  const authenticate = (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const address = byAddress.check(request)
+    const fence = cache.fence()
+    return address.then((perAddress) => after(fence, () => {
+      const addressCount = counted(reply, byAddress.subject, perAddress, null)
       const authorization = request.headers.authorization
       if (authorization === undefined) throw unauthenticated('send a personal API key: Authorization: Bearer uspl_…')
       const match = /^Bearer +(\S+)$/i.exec(authorization)
@@ -147,14 +163,15 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
             throw new ApiError('operator_key', 'this is an operator key; the workspace API acts as a person, so use a personal key created on your account page or with create-api-key --user', 403)
           }
           request.keyCaller = { userId: key.userId, key }
-          return after(byKey.hit(key.id), (perKey) => {
-            const d = counted(reply, byKey, perKey, addressDecision)
-            reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': d.remaining, 'ratelimit-reset': d.resetS })
+          return byKey.check(request).then((perKey) => {
+            const d = counted(reply, byKey.subject, perKey, addressCount)
+            if (d !== null) reply.headers({ 'ratelimit-limit': d.limit, 'ratelimit-remaining': d.remaining, 'ratelimit-reset': d.resetS })
             return lastUsed(key, hash)
           })
         })
       })
     }))
+  }
 
   const refused = (err: unknown): unknown => {
     if (err instanceof ApiError) opts.onRefused?.(err.code)
@@ -163,15 +180,7 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
 
   app.addHook('onRequest', (request, reply, done) => {
     if (!request.routeOptions.config.personalKey) { done(); return }
-    let outcome: void | Promise<void>
-    try {
-      outcome = authenticate(request, reply)
-    } catch (err) {
-      done(refused(err) as Error)
-      return
-    }
-    if (outcome instanceof Promise) outcome.then(() => done(), (err: unknown) => done(refused(err) as Error))
-    else done()
+    authenticate(request, reply).then(() => done(), (err: unknown) => done(refused(err) as Error))
   })
 }
 

@@ -3,13 +3,16 @@
 // the limit is exact; replicas share one count and pass the limit only when more than the margin lands on
 // another replica within one sync interval; decisions carry limit, remaining and reset; a new window starts
 // from zero; with Redis away a hit that must be counted fails (the caller answers an error), flush does not
-// throw. Then the same shared count through two API replicas over HTTP.
+// throw; time is a clock the tests move. Then the same counts as the store of @fastify/rate-limit, and
+// through two API replicas over HTTP.
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { keys } from '@uspl/core'
 import { createRedis, closeRedis, waitReady } from '@uspl/redis'
-import { testRedis, privateRedis, until } from '@uspl/testing'
-import { SharedLimit, type LimitDecision, type RateLimitOptions } from '../src/rate-limit.ts'
+import { testRedis, privateRedis } from '@uspl/testing'
+import Fastify from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import { SharedLimit, sharedLimitStore, type LimitDecision, type RateLimitOptions, type SharedLimiterOptions } from '../src/rate-limit.ts'
 import { setup, apiApp, bearer } from './helper.ts'
 
 /** one window for centuries (its end is in the year 2286): no window boundary can fall inside a test */
@@ -18,7 +21,6 @@ const LONG = 1e13
 const QUIET = { syncMs: 600_000, staleMs: 600_000 }
 
 const isPromise = (v: unknown): boolean => v instanceof Promise
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
 
 function limiter (t: Test, redis: ConstructorParameters<typeof SharedLimit>[0], opts: Omit<RateLimitOptions, 'subject'>): SharedLimit {
   const limit = new SharedLimit(redis, 'key', { subject: 'this API key', ...opts })
@@ -49,12 +51,13 @@ t.test('below the margin: answered at once, counted in Redis by the next sync', 
   t.equal(await stored(r.redis, 'k1', LONG), 50, 'a flush with nothing pending sends nothing')
   t.ok(Number(await r.redis.pttl(keys.apiRateLimit('key', 'k1', Math.floor(Date.now() / LONG)))) > 0, 'the count expires')
 
-  // the timer does the same every syncMs (no event: poll Redis)
+  // the timer does the same every syncMs ('synced' once Redis has answered)
   const timed = limiter(t, r.redis, { max: 1000, windowMs: LONG, syncMs: 20, staleMs: 600_000 })
   await timed.hit('k2')
+  const synced = once(timed, 'synced')
   for (let i = 0; i < 9; i++) t.notOk(isPromise(timed.hit('k2')))
-  await until(async () => await stored(r.redis, 'k2', LONG) === 10, 5000, 'the timer to sync')
-  t.pass('the timer synced the local hits')
+  await synced
+  t.equal(await stored(r.redis, 'k2', LONG), 10, 'the timer synced the local hits')
 })
 
 t.test('the margin: the last tenth of the limit, at least 20, is counted in Redis first', async (t) => {
@@ -165,58 +168,52 @@ t.test('the edge of the guarantee: more than the margin on each replica between 
     'A: 19 more local hits (61 + 19 = 80), then counted in Redis and refused')
 })
 
+/** a clock the test moves by hand: no test waits for time to pass */
+function manualClock (start: number): { now: () => number, advance: (ms: number) => void, to: (ms: number) => void } {
+  let at = start
+  return { now: () => at, advance: (ms) => { at += ms }, to: (ms) => { at = ms } }
+}
+
 t.test('a new window starts from zero', async (t) => {
   const r = await testRedis(t)
   const windowMs = 1000
-  const limit = limiter(t, r.redis, { max: 3, windowMs, ...QUIET })
-  const untilNextWindow = async (): Promise<void> => { await sleep((Math.floor(Date.now() / windowMs) + 1) * windowMs - Date.now() + 5) }
-  let filled: { window: number, allowed: boolean[] } | null = null
-  // fill one window; on a machine slow enough for a boundary to fall inside, fill the next one
-  for (let attempt = 0; attempt < 5 && filled === null; attempt++) {
-    await untilNextWindow()
-    const window = Math.floor(Date.now() / windowMs)
-    const allowed: boolean[] = []
-    for (let i = 0; i < 4; i++) allowed.push((await limit.hit('w')).allowed)
-    if (Math.floor(Date.now() / windowMs) === window) filled = { window, allowed }
-  }
-  if (filled === null) throw new Error('could not fill a window of 1 s in 5 attempts')
-  t.same(filled.allowed, [true, true, true, false], 'the fourth hit of the window is refused')
-  t.equal(Number(await r.redis.get(keys.apiRateLimit('key', 'w', filled.window))), 4)
+  const clock = manualClock(Math.floor(Date.now() / windowMs) * windowMs + 100)
+  const limit = limiter(t, r.redis, { max: 3, windowMs, ...QUIET, clock: clock.now })
+  const window = Math.floor(clock.now() / windowMs)
+  const allowed: boolean[] = []
+  for (let i = 0; i < 4; i++) allowed.push((await limit.hit('w')).allowed)
+  t.same(allowed, [true, true, true, false], 'the fourth hit of the window is refused')
+  t.equal(Number(await r.redis.get(keys.apiRateLimit('key', 'w', window))), 4)
+  t.match(await limit.hit('w'), { allowed: false, remaining: 0, resetS: 1 }, '900 ms before the end: retry in 1 s')
 
-  await sleep((filled.window + 1) * windowMs - Date.now() + 5)
+  clock.to((window + 1) * windowMs + 5)
   const d = await limit.hit('w')
-  t.match(d, { allowed: true, limit: 3, remaining: 2, resetS: 1 }, 'the next window: allowed again, counted from 1')
-  t.equal(Number(await r.redis.get(keys.apiRateLimit('key', 'w', filled.window + 1))), 1, 'under the new window\'s key')
+  t.match(d, { allowed: true, limit: 3, current: 1, remaining: 2, resetS: 1 }, 'the next window: allowed again, counted from 1')
+  t.equal(Number(await r.redis.get(keys.apiRateLimit('key', 'w', window + 1))), 1, 'under the new window\'s key')
+  t.equal(Number(await r.redis.get(keys.apiRateLimit('key', 'w', window))), 5, 'the old window\'s count is left to expire')
+  t.ok(Number(await r.redis.pttl(keys.apiRateLimit('key', 'w', window))) > 0)
 })
 
 t.test('a stale view is counted in Redis first', async (t) => {
   const r = await testRedis(t)
   const staleMs = 50
-  const limit = limiter(t, r.redis, { max: 1000, windowMs: LONG, syncMs: 600_000, staleMs })
+  const clock = manualClock(Date.now())
+  const limit = limiter(t, r.redis, { max: 1000, windowMs: LONG, syncMs: 600_000, staleMs, clock: clock.now })
   await limit.hit('s')
-  const syncedBy = Date.now()
-  await sleep(syncedBy + staleMs + 20 - Date.now())
+  clock.advance(staleMs - 1)
+  t.notOk(isPromise(limit.hit('s')), 'a view younger than staleMs: local')
+  clock.advance(1)
   const d = limit.hit('s')
-  t.ok(isPromise(d), `a view older than staleMs (${staleMs} ms), far below the margin: counted in Redis`)
-  t.match(await d, { allowed: true, remaining: 998 })
-  t.equal(await stored(r.redis, 's', LONG), 2, 'in Redis without a flush')
+  t.ok(isPromise(d), `a view staleMs (${staleMs} ms) old, far below the margin: counted in Redis`)
+  t.match(await d, { allowed: true, remaining: 997 })
+  t.equal(await stored(r.redis, 's', LONG), 3, 'in Redis without a flush, with the local hit pending before it')
+  t.notOk(isPromise(limit.hit('s')), 'that count renewed the view: local again')
 
-  // the local hits pending when the view goes stale go with that count (time moved on by stubbing Date.now)
-  const fresh = limiter(t, r.redis, { max: 1000, windowMs: LONG, ...QUIET })
-  await fresh.hit('p')
-  for (let i = 0; i < 4; i++) t.notOk(isPromise(fresh.hit('p')), 'fresh view: local')
-  const realNow = Date.now
-  let later: LimitDecision | Promise<LimitDecision>
-  try {
-    const shifted = realNow() + QUIET.staleMs + 1
-    Date.now = () => shifted
-    later = fresh.hit('p')
-  } finally {
-    Date.now = realNow
-  }
-  t.ok(isPromise(later), 'the same view, staleMs later: counted in Redis')
-  t.match(await later, { allowed: true, remaining: 994 })
-  t.equal(await stored(r.redis, 'p', LONG), 6, 'with the four pending local hits')
+  // a flush renews the view too
+  clock.advance(staleMs - 10)
+  await limit.flush()
+  clock.advance(staleMs - 1)
+  t.notOk(isPromise(limit.hit('s')), 'flushed staleMs - 1 ago: local')
 })
 
 t.test('Redis away: a hit that must be counted in Redis fails, flush does not throw', async (t) => {
@@ -264,4 +261,37 @@ t.test('over HTTP: two API replicas share one per-key count', async (t) => {
     t.equal(res.statusCode, 429, `the sixth is refused on replica ${i + 1}`)
     t.match(res.json().error.message, /this API key/)
   }
+})
+
+t.test('the store of @fastify/rate-limit: each createRateLimit limiter counts in its own SharedLimit', async (t) => {
+  const r = await testRedis(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const shared = sharedLimitStore(r.redis, QUIET)
+  await app.register(rateLimit, { global: false, store: shared.Store })
+  const options: SharedLimiterOptions = { kind: 'key', subject: 'this API key', max: 30, timeWindow: LONG, keyGenerator: (req) => String(req.headers['x-subject']) }
+  const check = app.createRateLimit(options)
+  app.get('/', async (req) => await check(req))
+  await app.ready()
+  t.equal(shared.limits.size, 1, 'the plugin\'s own store counts nothing; the limiter has one SharedLimit')
+  const results = []
+  for (let i = 0; i < 31; i++) results.push((await app.inject({ url: '/', headers: { 'x-subject': 'a' } })).json())
+  t.match(results[0], { isAllowed: false, key: 'a', max: 30, remaining: 29, isExceeded: false })
+  t.ok(results[0].ttlInSeconds > 1e6, 'ttl: until the window ends')
+  t.same(results.map((x) => x.remaining), [...Array.from({ length: 30 }, (_, i) => 29 - i), 0])
+  t.same(results.map((x) => x.isExceeded), [...Array(30).fill(false), true], 'the 31st is over the limit')
+  t.match((await app.inject({ url: '/', headers: { 'x-subject': 'b' } })).json(), { remaining: 29 }, 'another subject counts apart')
+  await Promise.all([...shared.limits].map(async (l) => { await l.flush() }))
+  t.equal(await stored(r.redis, 'a', LONG), 31, 'in Redis under the limiter\'s kind')
+
+  const away = createRedis({ url: 'redis://127.0.0.1:1', prefix: 'test:rl-none:', name: 'test-rl-none', offlineQueue: false, retryStrategy: () => 1000 })
+  away.on('error', () => {})
+  t.teardown(() => closeRedis(away))
+  const broken = Fastify()
+  t.teardown(() => broken.close())
+  await broken.register(rateLimit, { global: false, store: sharedLimitStore(away, QUIET).Store })
+  const refuse = broken.createRateLimit(options)
+  broken.get('/', async (req) => await refuse(req))
+  const res = await broken.inject({ url: '/', headers: { 'x-subject': 'a' } })
+  t.equal(res.statusCode, 500, 'a count Redis cannot take is an error, never a pass')
 })
