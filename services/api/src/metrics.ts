@@ -25,8 +25,18 @@ declare module 'fastify' {
 async function metricsPlugin (app: FastifyInstance): Promise<void> {
   const metrics = new ApiMetrics()
   app.decorate('apiMetrics', metrics)
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) })
+  // one counter child per (method, route, status), found by a plain string instead of prom-client's label hash
+  const children = new Map<string, { inc: () => void }>()
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const id = `${request.method} ${reply.statusCode} ${route}`
+    let child = children.get(id)
+    if (child === undefined) {
+      child = metrics.requests.labels({ method: request.method, route, status: String(reply.statusCode) })
+      children.set(id, child)
+    }
+    child.inc()
+    done()
   })
   app.get('/metrics', { logLevel: 'warn', config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType)

@@ -230,3 +230,17 @@ t.test('OpenAPI 3 at /docs/json from the route schemas', async (t) => {
   t.ok(doc.components.securitySchemes.personalKey)
   t.equal((await f.app.inject({ url: '/docs' })).statusCode < 400, true, 'the UI answers')
 })
+
+t.test('metrics: answers counted by method, route pattern and status; refusals by code', async (t) => {
+  const f = await setup(t)
+  const member = await f.member('mia', 'member')
+  for (let i = 0; i < 3; i++) t.equal((await f.app.inject({ url: '/v1/workspaces', headers: bearer(member.key) })).statusCode, 200)
+  t.equal((await f.app.inject({ url: `/v1/workspaces/${f.ws.id}/recordings/rec_nope`, headers: bearer(member.key) })).statusCode, 404)
+  t.equal((await f.app.inject({ url: '/v1/workspaces' })).statusCode, 401)
+  const text = (await f.app.inject({ url: '/metrics' })).body
+  t.match(text, /api_http_requests_total\{method="GET",route="\/v1\/workspaces",status="200"\} 3\n/, 'three 200s on the route')
+  t.match(text, /api_http_requests_total\{method="GET",route="\/v1\/workspaces\/:workspaceId\/recordings\/:recordingId",status="404"\} 1\n/, 'by pattern, never by id')
+  t.match(text, /api_http_requests_total\{method="GET",route="\/v1\/workspaces",status="401"\} 1\n/)
+  t.match(text, /api_auth_refusals_total\{code="unauthenticated"\} 1\n/)
+  t.notMatch(text, /rec_nope/, 'no id in a label')
+})
