@@ -99,7 +99,7 @@ export const apiRead: Benchmark = {
       )
       const errors = rounds.flatMap((x) => [x.bare, x.api]).reduce((a, x) => a + (x.load.requests - x.load.ok), 0)
       if (errors > 0) result.notes.push(`${errors} requests failed during the measured windows`)
-      result.notes.push('The API side authenticates a personal key on every request: it waits for the cache fence (one PING in flight at a time, shared by the requests that arrived before it was sent), judges the key, its user and the role from the cache Redis keeps true (live-cache.ts), counts both rate limits (SharedLimit, synced to Redis every 100 ms), then reads the recording; the bare side is the same Fastify base and serializer with the recording read only.')
+      result.notes.push('The API side authenticates a personal key on every request: it waits for the cache fence (one PING in flight at a time, shared by the requests that arrived before it was sent), judges the key, its user and the role from the cache Redis keeps true (live-cache.ts), counts both rate limits (two @fastify/rate-limit limiters on the shared store, synced to Redis every 100 ms), then reads the recording; the bare side is the same Fastify base and serializer with the recording read only.')
       result.details = { size: s, rounds }
 
       if (shouldProfile(ctx, result)) {
