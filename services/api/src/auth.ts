@@ -23,7 +23,7 @@ import { ApiError, bearerChallenge } from '@uspl/errors'
 import { ApiKeyStore, apiKeyHash, judgeKey, keyOfRecord, keys, type ApiKey, type UserFields } from '@uspl/core'
 import type { RedisClient } from '@uspl/redis'
 import type { LiveCache, RecordKind } from './live-cache.ts'
-import { sharedLimitStore, type RateLimitOptions, type SharedLimiterOptions } from './rate-limit.ts'
+import { sharedLimitStore, type SharedLimiterOptions } from './rate-limit.ts'
 
 export interface KeyCaller {
   userId: string
@@ -44,8 +44,6 @@ export interface AuthOptions {
   cache: LiveCache
   perAddress: { max: number, windowMs: number }
   perKey: { max: number, windowMs: number }
-  /** how the shared counts sync (tests set a clock and quiet timers) */
-  limitTuning?: Pick<RateLimitOptions, 'syncMs' | 'staleMs' | 'clock'>
   /** counts refusals by reason (metrics) */
   onRefused?: (reason: string) => void
 }
@@ -108,7 +106,7 @@ function after<T, R> (v: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promi
 async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
   const { cache } = opts
   const apiKeys = new ApiKeyStore(app.redis)
-  const shared = sharedLimitStore(app.redis, opts.limitTuning)
+  const shared = sharedLimitStore(app.redis)
   // no limit of its own on any route (global: false): the hook below asks both limiters
   await app.register(rateLimit, { global: false, enableDraftSpec: true, store: shared.Store })
   app.addHook('onClose', async () => { await Promise.all([...shared.limits].map(async (l) => { await l.flush() })) })
