@@ -59,7 +59,7 @@ export class Denylist {
   private readonly revokedGrants = new Set<string>()
   private readonly revokedTokens = new Set<string>()
   /** the checks not yet sent */
-  private pending: PendingCheck[] = []
+  private readonly pending: PendingCheck[] = []
   private inflight = false
 
   constructor (private readonly redis: RedisClient, private readonly remembered = REMEMBERED_REVOCATIONS) {}
@@ -77,8 +77,7 @@ export class Denylist {
   /** One MGET for the pending checks (three keys each, answered in order); the next goes when it is answered. */
   private readonly send = (): void => {
     if (this.inflight || this.pending.length === 0) return
-    const batch = this.pending.length > DENYLIST_BATCH ? this.pending.splice(0, DENYLIST_BATCH) : this.pending
-    if (batch === this.pending) this.pending = []
+    const batch = this.pending.splice(0, DENYLIST_BATCH)
     this.inflight = true
     const args: string[] = []
     for (const { ref } of batch) args.push(keys.denyGrant(ref.grantId), keys.denyClient(ref.clientId), keys.denyJti(ref.jti))
