@@ -23,6 +23,14 @@ function walk (dir: string, visit: (path: string) => void): void {
   }
 }
 
+/** The nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat, after the command name). */
+function threadNices (pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+  })
+}
+
 // several Node processes starting at once on a shared 2-core machine: well past tap's default 120 s
 t.setTimeout(600000)
 
@@ -95,6 +103,14 @@ t.test('every service and the worker start from it with the image\'s command, re
   })
   for (const { name } of children) await waitHealthy(origin(name), name)
   t.pass(`ready: ${children.map((c) => c.name).join(', ')}`)
+
+  // the worker yields the CPU to the request path (WORKER_NICE, 10): every thread of it, the runtime's
+  // own (garbage collector, compiler, I/O pool) included; the services keep the default priority
+  for (const { name, child } of children) {
+    const nices = threadNices(child.pid ?? 0)
+    t.ok(nices.length > 1, `${name}: its threads are listed`)
+    t.same([...new Set(nices)], [name === 'connections-worker' ? 10 : 0], `${name}: every thread at nice ${name === 'connections-worker' ? 10 : 0}`)
+  }
 
   const hc = spawnSync(process.execPath, [join(dir, 'healthcheck.mjs')], { env: { PATH: env.PATH, PORT: String(ports.gateway) } })
   t.equal(hc.status, 0, 'the image\'s HEALTHCHECK passes for a ready service')
