@@ -25,6 +25,8 @@ export type Principal =
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: AuthMode
+    /** a read the route's handler needs whoever calls, started as the request arrives (earlyRead) */
+    earlyRead?: EarlyRead<unknown>
     /** unauthenticated browsers are redirected to sign in (pages) */
     signInRedirect?: boolean
   }
@@ -71,6 +73,7 @@ async function keyLookahead (app: FastifyInstance): Promise<void> {
   const apiKeys = new ApiKeyStore(app.redis)
   app.decorateRequest('keyLookup', null)
   app.addHook('onRequest', async (request: FastifyRequest) => {
+    request.routeOptions.config.earlyRead?.start(request)
     const authorization = request.headers.authorization
     if (!request.routeOptions.config.auth || authorization === undefined) return
     const token = bearerToken(authorization)
@@ -86,6 +89,30 @@ async function keyLookahead (app: FastifyInstance): Promise<void> {
     const found = await request.keyLookup.catch(() => null)
     if (found) await apiKeys.releaseUse(found)
   })
+}
+
+/**
+ * A read that a route's handler needs whoever the caller is (the record its URL names), started as the
+ * request arrives by the lookahead hook, so that it shares the round trip of the key check and the rate
+ * limits instead of following them: set it as the route's `config.earlyRead` and take the answer with
+ * `result` in the handler, once the caller is authenticated. A request refused before then never looks
+ * at it (its answer and any failure are dropped); the rate limits bound what unauthenticated callers can
+ * make it read.
+ */
+export class EarlyRead<T> {
+  private readonly started = new WeakMap<FastifyRequest, Promise<T>>()
+  constructor (private readonly read: (request: FastifyRequest) => Promise<T>) {}
+
+  start (request: FastifyRequest): void {
+    const reading = this.read(request)
+    reading.catch(() => {}) // awaited by `result`; a request refused before then leaves its failure unobserved
+    this.started.set(request, reading)
+  }
+
+  /** The read started as the request arrived (or now, when no hook started it). */
+  result (request: FastifyRequest): Promise<T> {
+    return this.started.get(request) ?? this.read(request)
+  }
 }
 
 export const credentialLookahead = fp(keyLookahead, { name: 'uspl-connections-key-lookahead', fastify: '5.x', dependencies: ['uspl-redis'] })

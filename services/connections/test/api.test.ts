@@ -116,6 +116,27 @@ t.test("a user revoking another user's grant gets 404 and revokes nothing", asyn
   t.equal(await f.r.redis.xlen(keys.revocationStream()), 0)
 })
 
+t.test('the grant a revoke names is read as the request arrives, and judged only once the caller is known', async (t) => {
+  const f = await setup(t)
+  const ann = await f.user('Ann')
+  const grant = await f.grant(ann, await f.client('Claude'), { refreshTokens: 1 })
+  const url = `/v1/connections/${grant.id}/revoke`
+  // refused callers, whatever the read found: no credential, a wrong key, another scheme
+  for (const headers of [{}, bearer('uspl_notarealkey'), { authorization: 'Basic dXNlcjpwYXNz' }]) {
+    const res = await f.app.inject({ method: 'POST', url, headers, payload: { confirm: 'Claude' } })
+    t.equal(res.statusCode, 401, JSON.stringify(headers))
+  }
+  const bad = await f.app.inject({ method: 'POST', url: '/v1/connections/grt%20x%3B/revoke', headers: bearer(await f.operatorKey()), payload: { confirm: 'Claude' } })
+  t.equal(bad.statusCode, 400, 'a grant id that cannot exist is refused by the schema (its early read found nothing)')
+  t.equal(await f.r.redis.hexists(keys.grant(grant.id), 'revoked_at'), 0, 'nothing revoked')
+  t.equal(await f.r.redis.scard(keys.grantRefreshTokens(grant.id)), 1)
+  t.equal(await f.r.redis.xlen(keys.revocationStream()), 0)
+  // the read races the key check; an operator's revoke then finds the grant as it was read
+  const ok = await f.app.inject({ method: 'POST', url, headers: bearer(await f.operatorKey()), payload: { confirm: 'Claude' } })
+  t.equal(ok.statusCode, 200)
+  t.equal(ok.json().status, 'revoked')
+})
+
 t.test('a wrong confirmation is 400 and revokes nothing', async (t) => {
   const f = await setup(t)
   const ann = await f.user('Ann')
