@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { spawnSync } from 'node:child_process'
 import { BenchRedis } from './lib/seed.ts'
+import { unexpectedExits } from './lib/proc.ts'
 import { writeResults, type RunResult } from './lib/report.ts'
 import type { Benchmark, BenchResult, ProfileMode, RunContext, Size } from './lib/types.ts'
 import { startup } from './benchmarks/startup.ts'
@@ -77,12 +78,15 @@ for (const b of selected) {
   const result: BenchResult = { name: b.name, title: b.title, status: 'ok', durationS: 0, metrics: [], targets: [], profiles: [], notes: [], details: {} }
   const t0 = performance.now()
   log(`${b.name} (${size}) …`)
+  unexpectedExits.length = 0
   try {
     await b.run(ctx, result)
   } catch (err) {
     result.status = 'error'
-    result.error = (err as Error).stack ?? String(err)
-    log(`${b.name} failed: ${(err as Error).message}`)
+    // a server process that died is the cause, not the request that found it gone
+    const exits = unexpectedExits.splice(0)
+    result.error = [...exits, (err as Error).stack ?? String(err)].join('\n')
+    log(`${b.name} failed: ${(err as Error).message}${exits.length ? `\n${exits.join('\n')}` : ''}`)
   } finally {
     await bench.close().catch((err: Error) => log(`cleanup of ${bench.prefix} failed: ${err.message}`))
   }

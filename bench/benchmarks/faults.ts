@@ -201,7 +201,7 @@ async function replicaKill (env: Env, s: Size, gateways: ServerProcess[], req: D
   const workers = Array.from({ length: 8 }, async (_, w) => worker(w))
   await delay(s.warmMs)
   ctx.log('SIGKILL of one gateway replica holding a grant at its session cap')
-  gateways[2].child.kill('SIGKILL')
+  gateways[2].kill('SIGKILL')
   await gateways[2].exited
   const tKill = performance.now()
   let freedMs = NaN
@@ -293,7 +293,7 @@ export const faults: Benchmark = {
       }
       for (const v of victims) v.stream.close()
     } finally {
-      await Promise.all(pools.map(async (p) => p.close().catch(() => {})))
+      await Promise.all(pools.map(async (p) => p.destroy().catch(() => {})))
       await group.stopAll()
       await issuer.stop()
       await bench.close().catch(() => {})

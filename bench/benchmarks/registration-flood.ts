@@ -29,7 +29,7 @@ export const registrationFlood: Benchmark = {
   async run (ctx, result) {
     const s = SIZES[ctx.size]
     const group = new ProcessGroup()
-    const pools: Array<{ close: () => Promise<void> }> = []
+    const pools: Array<{ destroy: () => Promise<void> }> = []
     try {
       const ws = await seedWorkspace(ctx.bench.redis)
       const grants = await seedGrants(ctx.bench.redis, ctx.prefix, ws.userId, s.chains, { resource: RESOURCE })
@@ -92,7 +92,7 @@ export const registrationFlood: Benchmark = {
         await profileDuring(ctx, result, [token, registration], `${s.burst} registrations while the token endpoint serves ${s.ratePerS}/s`, measure)
       }
     } finally {
-      await Promise.all(pools.map((p) => p.close().catch(() => {})))
+      await Promise.all(pools.map(async (p) => p.destroy().catch(() => {})))
       await group.stopAll()
     }
   }

@@ -35,7 +35,7 @@ export const revocation: Benchmark = {
     const s = SIZES[ctx.size]
     const group = new ProcessGroup()
     const issuer = new LocalIssuer(RESOURCE)
-    const pools: Array<{ close: () => Promise<void> }> = []
+    const pools: Array<{ destroy: () => Promise<void> }> = []
     try {
       const ws = await seedWorkspace(ctx.bench.redis)
       const totalVictims = s.warmup + s.victims + s.profileVictims
@@ -187,7 +187,7 @@ export const revocation: Benchmark = {
       }
       for (const c of [...victims, ...bystanders]) c.stream.close()
     } finally {
-      await Promise.all(pools.map((p) => p.close().catch(() => {})))
+      await Promise.all(pools.map(async (p) => p.destroy().catch(() => {})))
       await group.stopAll()
       await issuer.stop()
     }

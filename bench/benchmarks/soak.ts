@@ -169,7 +169,7 @@ export const soak: Benchmark = {
       }
       for (const c of clients) c.stream.close()
     } finally {
-      await Promise.all(pools.map(async (p) => p.close().catch(() => {})))
+      await Promise.all(pools.map(async (p) => p.destroy().catch(() => {})))
       await group.stopAll()
       await issuer.stop()
     }

@@ -27,7 +27,7 @@ export const tokenEndpoint: Benchmark = {
     const s = SIZES[ctx.size]
     const processes = cpus().length
     const group = new ProcessGroup()
-    const pools: Array<{ close: () => Promise<void> }> = []
+    const pools: Array<{ destroy: () => Promise<void> }> = []
     try {
       const ws = await seedWorkspace(ctx.bench.redis)
       const n = s.chainsPerProcess * processes
@@ -81,7 +81,7 @@ export const tokenEndpoint: Benchmark = {
         await profileDuring(ctx, result, [first], `${n} connections of refresh_token grants for ${s.profileMs / 1000} s`, () => run(s.profileMs, 300))
       }
     } finally {
-      await Promise.all(pools.map((p) => p.close().catch(() => {})))
+      await Promise.all(pools.map(async (p) => p.destroy().catch(() => {})))
       await group.stopAll()
     }
   }

@@ -29,6 +29,9 @@ export interface StartOptions {
   startTimeoutMs?: number
 }
 
+/** Processes that exited while their benchmark still ran (not stopped by it): what a failed run reports. */
+export const unexpectedExits: string[] = []
+
 export interface CpuTime { user: number, system: number }
 export interface MemoryReading { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }
 
@@ -36,6 +39,7 @@ export class ServerProcess {
   private nextId = 1
   private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   private output = ''
+  private stopping = false
   readonly exited: Promise<number | null>
   port = 0
 
@@ -52,7 +56,8 @@ export class ServerProcess {
       }
     })
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code) => {
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) unexpectedExits.push(`${name} exited (${signal ?? code}) while its benchmark ran; its last lines:\n${this.tail}`)
         for (const p of this.pending.values()) p.reject(new Error(`${name} exited (${code})`))
         this.pending.clear()
         resolve(code)
@@ -131,8 +136,15 @@ export class ServerProcess {
   startHeapProfile (): Promise<void> { return this.call('heap-start') }
   stopHeapProfile (file: string): Promise<HeapSummary> { return this.call('heap-stop', { file, root: ROOT }) }
 
+  /** A deliberate kill (a fault the benchmark injects): not reported as an unexpected exit. */
+  kill (signal: NodeJS.Signals): void {
+    this.stopping = true
+    this.child.kill(signal)
+  }
+
   async stop (): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.stopping = true
     this.child.kill('SIGTERM')
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
     await once(this.child, 'exit').catch(() => {})
