@@ -11,7 +11,7 @@ import { buildWorker, loadWorkerConfig } from './worker-app.ts'
  * runs, so each of them is lowered too (threads started later inherit the main thread's). Raising one's own
  * nice value needs no privilege.
  */
-export function lowerPriority (nice: number): void {
+function lowerPriority (nice: number): void {
   setPriority(nice)
   let threads: string[]
   try {
