@@ -5,10 +5,19 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
+import { AnswerTally } from '@uspl/server/answer-tally'
 
 export class ApiMetrics {
   readonly registry = new Registry()
-  readonly requests = new Counter({ name: 'api_http_requests_total', help: 'HTTP requests answered, by method, route and status', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry] })
+  /** counted per request; moved into `requests` when /metrics is read */
+  readonly answered = new AnswerTally()
+  readonly requests: Counter<'method' | 'route' | 'status'> = new Counter({
+    name: 'api_http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+    collect: () => { this.answered.drain((labels, n) => { this.requests.inc(labels, n) }) }
+  })
   readonly refusals = new Counter({ name: 'api_auth_refusals_total', help: 'requests refused before their route ran, by error code (unauthenticated, operator_key, rate_limited)', labelNames: ['code'] as const, registers: [this.registry] })
 
   constructor () {
@@ -25,17 +34,8 @@ declare module 'fastify' {
 async function metricsPlugin (app: FastifyInstance): Promise<void> {
   const metrics = new ApiMetrics()
   app.decorate('apiMetrics', metrics)
-  // one counter child per (method, route, status), found by a plain string instead of prom-client's label hash
-  const children = new Map<string, { inc: () => void }>()
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
-    const id = `${request.method} ${reply.statusCode} ${route}`
-    let child = children.get(id)
-    if (child === undefined) {
-      child = metrics.requests.labels({ method: request.method, route, status: String(reply.statusCode) })
-      children.set(id, child)
-    }
-    child.inc()
+    metrics.answered.count(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode)
     done()
   })
   app.get('/metrics', { logLevel: 'warn', config: { public: true }, schema: { hide: true } }, async (_request, reply) => {

@@ -243,4 +243,11 @@ t.test('metrics: answers counted by method, route pattern and status; refusals b
   t.match(text, /api_http_requests_total\{method="GET",route="\/v1\/workspaces",status="401"\} 1\n/)
   t.match(text, /api_auth_refusals_total\{code="unauthenticated"\} 1\n/)
   t.notMatch(text, /rec_nope/, 'no id in a label')
+  // counted per request in a tally and moved into the counter at each scrape: a second scrape adds nothing
+  // twice, and what was answered in between shows up
+  t.equal((await f.app.inject({ url: '/v1/workspaces', headers: bearer(member.key) })).statusCode, 200)
+  const again = (await f.app.inject({ url: '/metrics' })).body
+  t.match(again, /api_http_requests_total\{method="GET",route="\/v1\/workspaces",status="200"\} 4\n/, 'the fourth 200, counted once')
+  t.match(again, /api_http_requests_total\{method="GET",route="\/v1\/workspaces",status="401"\} 1\n/, 'unchanged counts stay')
+  t.match(again, /api_http_requests_total\{method="GET",route="\/metrics",status="200"\} 1\n/, 'the first scrape itself')
 })
