@@ -80,3 +80,37 @@ t.test('npm run bench -- --size tiny: every benchmark runs and writes its figure
   const left = await r.raw.keys(`${r.prefix}*`)
   t.same(left, [], 'no keys left under the run\'s prefix')
 })
+
+/** pids of processes whose environment names the Redis prefix (the services a benchmark started get it) */
+function processesWithPrefix (prefix: string): number[] {
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').some((v) => v.startsWith('REDIS_PREFIX=') && v.includes(prefix))) found.push(Number(entry))
+    } catch { /* gone, or not ours to read */ }
+  }
+  return found
+}
+
+t.test('a benchmark past its deadline fails, its processes are stopped, and the run goes on', async (t) => {
+  const r = await testRedis(t)
+  const out = mkdtempSync(join(tmpdir(), 'uspl-bench-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  // bench/fixtures/hang.ts starts a server and never finishes; the second one runs only if the run goes on
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--size', 'tiny', '--with', 'bench/fixtures/hang.ts', '--with', 'bench/fixtures/hang.ts', '--deadline', '3', '--profile', 'never', '--out', out, '--prefix', r.prefix], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let log = ''
+  child.stdout.on('data', (d) => { log += d })
+  child.stderr.on('data', (d) => { log += d })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 1, 'the run fails', { log: log.slice(-4000) })
+  const run = JSON.parse(readFileSync(join(out, readdirSync(out).filter((f) => f.endsWith('.json'))[0]), 'utf8')) as RunResult
+  t.same(run.benchmarks.map((b) => [b.name, b.status]), [['hang', 'error'], ['hang', 'error']], 'each fails on its own, and the run goes on to the next')
+  for (const b of run.benchmarks) t.match(b.error, /hang did not finish within 3 s/)
+  t.equal(log.match(/hang: stopped 1 server process\(es\) it left running/g)?.length, 2, 'the server each hang started was stopped')
+  t.same(processesWithPrefix(r.prefix), [], 'no server process of the run is left')
+})

@@ -8,13 +8,14 @@
  * figures. Exit code 1 when a benchmark could not run (a missed target is a result, not a failure).
  */
 import { cpus, totalmem, platform, loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { mkdirSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { spawnSync } from 'node:child_process'
 import { BenchRedis } from './lib/seed.ts'
-import { unexpectedExits } from './lib/proc.ts'
+import { unexpectedExits, stopEveryProcess } from './lib/proc.ts'
 import { writeResults, type RunResult } from './lib/report.ts'
 import type { Benchmark, BenchResult, ProfileMode, RunContext, Size } from './lib/types.ts'
 import { startup } from './benchmarks/startup.ts'
@@ -38,21 +39,33 @@ const { values } = parseArgs({
     out: { type: 'string' },
     publish: { type: 'boolean', default: false },
     prefix: { type: 'string' },
+    deadline: { type: 'string' },
+    with: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' }
   }
 })
 
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--size tiny|full] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--profile missed|always|never] [--out dir | --publish] [--prefix bench:x:]\n`)
+  process.stdout.write(`usage: npm run bench -- [--size tiny|full] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,…]] [--profile missed|always|never] [--out dir | --publish] [--prefix bench:x:] [--deadline seconds] [--with file.ts]\n`)
   process.exit(0)
 }
 const size = values.size as Size
 if (size !== 'tiny' && size !== 'full') throw new Error(`--size must be tiny or full, not ${values.size}`)
 const profile = values.profile as ProfileMode
 if (!['missed', 'always', 'never'].includes(profile)) throw new Error(`--profile must be missed, always or never, not ${values.profile}`)
+/** how long one benchmark may run before it fails and its processes are stopped (--deadline overrides) */
+const DEADLINE_S: Record<Size, number> = { tiny: 300, full: 1800 }
+if (values.deadline !== undefined) {
+  const s = Number(values.deadline)
+  if (!(s > 0)) throw new Error(`--deadline must be a number of seconds, not ${values.deadline}`)
+  DEADLINE_S[size] = s
+}
 const only = (values.only ?? []).flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean)
 for (const o of only) if (!BENCHMARKS.some((b) => b.name === o)) throw new Error(`unknown benchmark ${o}: one of ${BENCHMARKS.map((b) => b.name).join(', ')}`)
-const selected = only.length ? BENCHMARKS.filter((b) => only.includes(b.name)) : BENCHMARKS
+// --with: a benchmark of one's own, from a module whose default export is a Benchmark (one being written,
+// or a test's), run after the selected ones
+const extra = await Promise.all((values.with ?? []).map(async (file) => (await import(pathToFileURL(resolve(file)).href) as { default: Benchmark }).default))
+const selected = [...(only.length || extra.length ? BENCHMARKS.filter((b) => only.includes(b.name)) : BENCHMARKS), ...extra]
 
 // the services run compiled, as in production: bring dist/ up to date first (incremental)
 const build = spawnSync(join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsc'), ['-b', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..'), stdio: 'inherit' })
@@ -79,8 +92,13 @@ for (const b of selected) {
   const t0 = performance.now()
   log(`${b.name} (${size}) …`)
   unexpectedExits.length = 0
+  let deadline: NodeJS.Timeout | undefined
   try {
-    await b.run(ctx, result)
+    // a benchmark that hangs (a stream that never ends, a server that stops answering) fails on its own
+    // instead of holding the whole run, and CI's, until something outside kills it
+    await Promise.race([b.run(ctx, result), new Promise<never>((_resolve, reject) => {
+      deadline = setTimeout(() => reject(new Error(`${b.name} did not finish within ${DEADLINE_S[size]} s (the deadline of one ${size} benchmark)`)), DEADLINE_S[size] * 1000)
+    })])
   } catch (err) {
     result.status = 'error'
     // a server process that died is the cause, not the request that found it gone
@@ -88,6 +106,10 @@ for (const b of selected) {
     result.error = [...exits, (err as Error).stack ?? String(err)].join('\n')
     log(`${b.name} failed: ${(err as Error).message}${exits.length ? `\n${exits.join('\n')}` : ''}`)
   } finally {
+    clearTimeout(deadline)
+    // the processes a benchmark that overran still holds; none when it cleaned up after itself
+    const left = await stopEveryProcess()
+    if (left > 0) log(`${b.name}: stopped ${left} server process(es) it left running`)
     await bench.close().catch((err: Error) => log(`cleanup of ${bench.prefix} failed: ${err.message}`))
   }
   result.durationS = Math.round((performance.now() - t0) / 100) / 10

@@ -32,6 +32,19 @@ export interface StartOptions {
 /** Processes that exited while their benchmark still ran (not stopped by it): what a failed run reports. */
 export const unexpectedExits: string[] = []
 
+/** Every server process started and not yet exited, whichever benchmark started it. */
+const live = new Set<ServerProcess>()
+/** bumped by stopEveryProcess: a start begun before it (by a benchmark that overran) does not outlive it */
+let epoch = 0
+
+/** Stops every server process still running (a benchmark that overran its deadline leaves its own); how many. */
+export async function stopEveryProcess (): Promise<number> {
+  epoch++
+  const procs = [...live]
+  await Promise.all(procs.map(async (p) => { await p.stop() }))
+  return procs.length
+}
+
 export interface CpuTime { user: number, system: number }
 export interface MemoryReading { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }
 
@@ -55,8 +68,10 @@ export class ServerProcess {
         else p?.resolve(msg.result)
       }
     })
+    live.add(this)
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        live.delete(this)
         if (!this.stopping) unexpectedExits.push(`${name} exited (${signal ?? code}) while its benchmark ran; its last lines:\n${this.tail}`)
         for (const p of this.pending.values()) p.reject(new Error(`${name} exited (${code})`))
         this.pending.clear()
@@ -72,6 +87,7 @@ export class ServerProcess {
 
   static async start (opts: StartOptions): Promise<ServerProcess> {
     // production's code (the compiled packages, --conditions=compiled); tsx only loads the agent (a .ts file)
+    const startedIn = epoch
     const execArgv = ['--conditions=compiled', '--import', 'tsx', '--import', AGENT]
     if (opts.exposeGc) execArgv.push('--expose-gc')
     const child = fork(opts.entry, [], {
@@ -97,6 +113,7 @@ export class ServerProcess {
       proc.port = await Promise.race([listening, timeout])
       const readyPath = opts.readyPath === undefined ? '/health/ready' : opts.readyPath
       if (readyPath) await Promise.race([proc.waitFor(readyPath), timeout])
+      if (startedIn !== epoch) throw new Error(`${opts.name}: its benchmark was stopped while it started`)
     } catch (err) {
       child.kill('SIGKILL')
       throw err
