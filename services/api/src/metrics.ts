@@ -5,19 +5,12 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client'
-import { AnswerTally } from '@uspl/server/answer-tally'
+import { AnswerCounter } from '@uspl/server/answer-tally'
 
 export class ApiMetrics {
   readonly registry = new Registry()
-  /** counted per request; moved into `requests` when /metrics is read */
-  readonly answered = new AnswerTally()
-  readonly requests: Counter<'method' | 'route' | 'status'> = new Counter({
-    name: 'api_http_requests_total',
-    help: 'HTTP requests answered, by method, route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
-    collect: () => { this.answered.drain((labels, n) => { this.requests.inc(labels, n) }) }
-  })
+  /** answers by method, route and status: counted per request, moved into prom-client when scraped */
+  readonly requests = new AnswerCounter('api_http_requests_total', this.registry)
   readonly refusals = new Counter({ name: 'api_auth_refusals_total', help: 'requests refused before their route ran, by error code (unauthenticated, operator_key, rate_limited)', labelNames: ['code'] as const, registers: [this.registry] })
 
   constructor () {
@@ -35,7 +28,7 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
   const metrics = new ApiMetrics()
   app.decorate('apiMetrics', metrics)
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.answered.count(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode)
+    metrics.requests.count(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode)
     done()
   })
   app.get('/metrics', { logLevel: 'warn', config: { public: true }, schema: { hide: true } }, async (_request, reply) => {

@@ -6,19 +6,12 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
-import { AnswerTally } from '@uspl/server/answer-tally'
+import { AnswerCounter } from '@uspl/server/answer-tally'
 
 export class GatewayMetrics {
   readonly registry = new Registry()
-  /** counted per request; moved into `requests` when /metrics is read */
-  readonly answered = new AnswerTally()
-  readonly requests: Counter<'method' | 'route' | 'status'> = new Counter({
-    name: 'gateway_http_requests_total',
-    help: 'HTTP requests answered, by method, route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
-    collect: () => { this.answered.drain((labels, n) => { this.requests.inc(labels, n) }) }
-  })
+  /** answers by method, route and status: counted per request, moved into prom-client when scraped */
+  readonly requests = new AnswerCounter('gateway_http_requests_total', this.registry)
   readonly authFailures = new Counter({ name: 'gateway_auth_failures_total', help: 'requests refused before reaching MCP, by reason', labelNames: ['reason'] as const, registers: [this.registry] })
   readonly sessionsOpen = new Gauge({ name: 'gateway_mcp_sessions_open', help: 'MCP sessions open on this replica', registers: [this.registry] })
   readonly sessionsOpened = new Counter({ name: 'gateway_mcp_sessions_opened_total', help: 'MCP sessions created on this replica', registers: [this.registry] })
@@ -51,7 +44,7 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
   // counted on the raw response's close so hijacked MCP streams are counted too; one listener function for
   // every response (no closure per request), reading the route the hook left on the response
   function answered (this: CountedResponse): void {
-    metrics.answered.count(this.req.method ?? 'unknown', this[ROUTE], this.statusCode)
+    metrics.requests.count(this.req.method ?? 'unknown', this[ROUTE], this.statusCode)
   }
   app.addHook('onRequest', (request, reply, done) => {
     const res = reply.raw as CountedResponse
