@@ -1,7 +1,7 @@
 // Runs every benchmark once at the tiny size, as `npm run bench` does, so the suite keeps working. It
 // asserts the shape of what a run writes and that every figure is a finite number; never a timing (a
 // benchmark is not a timed test). The run uses this test's own Redis key prefix, removed afterwards.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs'
@@ -18,12 +18,11 @@ const NAMES = ['startup', 'mcp-methods', 'revocation', 'token-endpoint', 'sessio
 
 const finite = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x)
 
-t.test('npm run bench -- --size tiny: every benchmark runs and writes its figures', async (t) => {
-  const r = await testRedis(t)
+/** `bench/run.ts --size tiny <args>` under the test's prefix, into a temporary folder: its exit code and output. */
+async function runBench (t: Test, prefix: string, args: string[]): Promise<{ code: number | null, log: string, out: string }> {
   const out = mkdtempSync(join(tmpdir(), 'uspl-bench-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
-
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--size', 'tiny', '--profile', 'always', '--out', out, '--prefix', r.prefix], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--size', 'tiny', ...args, '--out', out, '--prefix', prefix], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -31,7 +30,13 @@ t.test('npm run bench -- --size tiny: every benchmark runs and writes its figure
   let log = ''
   child.stdout.on('data', (d) => { log += d })
   child.stderr.on('data', (d) => { log += d })
-  const [code] = await once(child, 'exit')
+  const [code] = await once(child, 'exit') as [number | null]
+  return { code, log, out }
+}
+
+t.test('npm run bench -- --size tiny: every benchmark runs and writes its figures', async (t) => {
+  const r = await testRedis(t)
+  const { code, log, out } = await runBench(t, r.prefix, ['--profile', 'always'])
   t.equal(code, 0, 'the run succeeds', { log: log.slice(-4000) })
 
   const jsons = readdirSync(out).filter((f) => f.endsWith('.json'))
@@ -95,18 +100,8 @@ function processesWithPrefix (prefix: string): number[] {
 
 t.test('a benchmark past its deadline fails, its processes are stopped, and the run goes on', async (t) => {
   const r = await testRedis(t)
-  const out = mkdtempSync(join(tmpdir(), 'uspl-bench-'))
-  t.teardown(() => rmSync(out, { recursive: true, force: true }))
   // bench/fixtures/hang.ts starts a server and never finishes; the second one runs only if the run goes on
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--size', 'tiny', '--with', 'bench/fixtures/hang.ts', '--with', 'bench/fixtures/hang.ts', '--deadline', '3', '--profile', 'never', '--out', out, '--prefix', r.prefix], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let log = ''
-  child.stdout.on('data', (d) => { log += d })
-  child.stderr.on('data', (d) => { log += d })
-  const [code] = await once(child, 'exit')
+  const { code, log, out } = await runBench(t, r.prefix, ['--with', 'bench/fixtures/hang.ts', '--with', 'bench/fixtures/hang.ts', '--deadline', '3', '--profile', 'never'])
   t.equal(code, 1, 'the run fails', { log: log.slice(-4000) })
   const run = JSON.parse(readFileSync(join(out, readdirSync(out).filter((f) => f.endsWith('.json'))[0]), 'utf8')) as RunResult
   t.same(run.benchmarks.map((b) => [b.name, b.status]), [['hang', 'error'], ['hang', 'error']], 'each fails on its own, and the run goes on to the next')
